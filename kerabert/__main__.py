@@ -1,0 +1,5 @@
+import sys
+
+from kerabert.cli import main
+
+sys.exit(main())

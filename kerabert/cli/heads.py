@@ -1,0 +1,35 @@
+"""`kerabert heads`: the heads installed distributions provide."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("heads", help="list the available task heads")
+    parser.add_argument("--json", action="store_true", help="one JSON object per head")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    import dataclasses
+    import warnings
+
+    from kerabert.cli.common import print_json
+    from kerabert.heads import available
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        infos = available()
+    for warning in caught:
+        print(f"warning: {warning.message}")
+    if args.json:
+        for info in infos:
+            print_json(dataclasses.asdict(info))
+        return 0
+    rows = [("HEAD", "DISTRIBUTION", "VERSION", "FIELDS", "TARGETS")]
+    for info in infos:
+        rows.append((info.name, info.distribution, info.version,
+                     ",".join(info.fields) or "-", ",".join(info.target_fields) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0

@@ -1,0 +1,25 @@
+"""Data: readers for local files and tensorflow-datasets, and the tf.data pipeline."""
+
+from kerabert.data.tables import DataError, Examples, read_table
+from kerabert.data.tfds import TFDS_PREFIX, read_tfds
+
+
+def load_examples(head, source, **options):
+    """Raw examples for `head` from a file path, `tfds:NAME[:SPLIT]`, or columns.
+
+    Args:
+        head: the `kerabert.heads.Head` that will consume them (it reads its own formats).
+        source: a path, a `tfds:` spec, or a dict of columns (returned as `Examples`).
+        **options: the head reader's options (columns, format, skip_bad, ...).
+    """
+    if isinstance(source, Examples):
+        return source
+    if isinstance(source, dict):
+        return Examples(source, source="(in memory)")
+    source = str(source)
+    if source.startswith(TFDS_PREFIX):
+        return read_tfds(head, source, **options)
+    return head.read(source, **options)
+
+
+__all__ = ["DataError", "Examples", "load_examples", "read_table", "read_tfds"]

@@ -1,0 +1,201 @@
+"""tf.data pipelines from raw examples to padded, length-bucketed model batches.
+
+Tokenization runs in the graph, vectorized over chunks of raw examples, in parallel
+with training (`map(num_parallel_calls=AUTOTUNE)` + `prefetch`). Each example is
+packed to the full sequence length once; batches are then cut to the smallest length
+bucket that holds their longest example, so a batch of short sentences costs a short
+batch, and the set of shapes the model sees stays small (XLA compiles each once).
+
+Length modes:
+- `"bucket"` (default): group examples of similar length (`bucket_by_sequence_length`)
+  and cut each batch to its bucket boundary.
+- `"dynamic"`: batches in order, each cut to its bucket boundary (evaluation and
+  prediction, where order matters).
+- `"fixed"`: every batch padded to `sequence_length`: static shapes, as TPUs need.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+LENGTH_MODES = ("bucket", "dynamic", "fixed")
+# Steps of about 1.5x: at most a third of a bucketed batch is padding.
+DEFAULT_BOUNDARIES = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+BACKBONE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+_CHUNK = 512  # raw examples tokenized together
+
+
+def bucket_boundaries(sequence_length, boundaries=None):
+    """Bucket upper bounds (inclusive) up to and including `sequence_length`."""
+    boundaries = DEFAULT_BOUNDARIES if boundaries is None else boundaries
+    return sorted({b for b in boundaries if b < sequence_length} | {sequence_length})
+
+
+def examples_to_dataset(examples, fields=None):
+    """Columns `{field: list}` -> an unbatched `tf.data.Dataset` of `{field: tensor}`.
+
+    Lists of lists (tokens, multi-labels) become ragged rows.
+    """
+    fields = list(examples) if fields is None else [f for f in fields if f in examples]
+    tensors = {}
+    for field in fields:
+        values = list(examples[field])
+        if values and isinstance(values[0], (list, tuple)):
+            tensors[field] = tf.ragged.constant(values, dtype=_dtype(values, nested=True))
+        else:
+            tensors[field] = tf.constant(values, dtype=_dtype(values))
+    return tf.data.Dataset.from_tensor_slices(tensors)
+
+
+def _dtype(values, nested=False):
+    sample = next((v for row in values for v in row), None) if nested else values[0]
+    if isinstance(sample, (bool, np.bool_)):
+        return tf.int32
+    if isinstance(sample, (int, np.integer)):
+        return tf.int32
+    if isinstance(sample, (float, np.floating)):
+        return tf.float32
+    return tf.string
+
+
+def preprocess_fn(preprocessor):
+    """Wrap a head preprocessor for `Dataset.map`: drop `None` targets and weights."""
+
+    def fn(batch):
+        features, targets, weights = preprocessor(batch)
+        if targets is None:
+            return (features,)
+        if weights is None:
+            return features, targets
+        return features, targets, weights
+
+    return fn
+
+
+def trim_fn(boundaries, sequence_length, token_level_targets=False):
+    """Cut a batch's per-token tensors to the smallest boundary that fits its rows."""
+    bounds = tf.constant(boundaries, tf.int32)
+
+    def cut(tensor, length):
+        # Per-token tensors are the rank>=2 ones that span the full packed length.
+        if tensor.shape.rank is not None and tensor.shape.rank >= 2:
+            if tensor.shape[1] == sequence_length:
+                return tensor[:, :length]
+        return tensor
+
+    def fn(*element):
+        features = element[0]
+        longest = tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1))
+        index = tf.searchsorted(bounds, tf.reshape(longest, [1]), side="left")[0]
+        length = tf.gather(bounds, tf.minimum(index, len(boundaries) - 1))
+        out = [{k: cut(v, length) for k, v in features.items()}]
+        for rest in element[1:]:
+            if token_level_targets:
+                rest = tf.nest.map_structure(lambda t: cut(t, length), rest)
+            out.append(rest)
+        return tuple(out)
+
+    return fn
+
+
+def select_inputs(names):
+    """Keep only the model's inputs in each element's features."""
+
+    def fn(*element):
+        features = {k: v for k, v in element[0].items() if k in names}
+        return (features,) + tuple(element[1:]) if len(element) > 1 else features
+
+    return fn
+
+
+def make_dataset(
+    head,
+    tokenizer,
+    examples,
+    *,
+    sequence_length,
+    batch_size,
+    training=False,
+    length_mode=None,
+    boundaries=None,
+    shuffle=None,
+    seed=None,
+    drop_remainder=False,
+    repeat=False,
+    input_names=BACKBONE_INPUTS,
+    with_targets=True,
+    keep_features=False,
+):
+    """Raw examples -> batches of `(features, targets[, sample_weight])` for `model.fit`.
+
+    Args:
+        head: a `kerabert.heads.Head` (gives the preprocessor).
+        tokenizer: the backbone's `kerabert.tokenizer.BertTokenizer`.
+        examples: columns `{field: list}` (`Examples`) or an unbatched
+            `tf.data.Dataset` of `{field: tensor}` (e.g. from tensorflow-datasets).
+        sequence_length: the maximum packed length.
+        batch_size: examples (or features, for heads that split examples) per batch.
+        training: shuffle (unless `shuffle=False`) and bucket by length.
+        length_mode: `"bucket"`, `"dynamic"` or `"fixed"`; defaults to `"bucket"`
+            for training and `"dynamic"` otherwise.
+        boundaries: bucket boundaries (default: `DEFAULT_BOUNDARIES` up to
+            `sequence_length`).
+        shuffle: shuffle raw examples (default: `training`).
+        seed: the shuffle seed.
+        drop_remainder: drop the last partial batch (static batch size, as TPUs need).
+        repeat: repeat forever (for `steps_per_epoch` training).
+        input_names: feature names the model takes; others are dropped unless
+            `keep_features`.
+        with_targets: keep targets (otherwise features only, for prediction).
+        keep_features: keep every feature (for decoding).
+
+    Returns:
+        A `tf.data.Dataset`.
+    """
+    length_mode = length_mode or ("bucket" if training else "dynamic")
+    if length_mode not in LENGTH_MODES:
+        raise ValueError(f"length_mode must be one of {LENGTH_MODES}, got {length_mode!r}")
+    shuffle = training if shuffle is None else shuffle
+    boundaries = bucket_boundaries(sequence_length, boundaries)
+    fields = tuple(head.fields) + (tuple(head.target_fields) if with_targets else ())
+    if isinstance(examples, tf.data.Dataset):
+        raw = examples.map(lambda x: {k: v for k, v in x.items() if k in fields})
+        size = None
+    else:
+        missing = [f for f in head.fields if f not in examples]
+        if missing:
+            raise ValueError(f"examples lack field(s) {missing} that head {head.name!r} reads")
+        raw = examples_to_dataset(examples, fields)
+        size = len(next(iter(examples.values())))
+    if shuffle:
+        raw = raw.shuffle(min(size or 100_000, 100_000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        raw = raw.repeat()
+    preprocessor = head.preprocessor(tokenizer, sequence_length)
+    ds = raw.batch(_CHUNK).map(preprocess_fn(preprocessor), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.unbatch()
+    if length_mode == "bucket":
+        ds = ds.bucket_by_sequence_length(
+            lambda *e: tf.reduce_sum(e[0]["padding_mask"]),
+            # tf.data buckets are half-open [b_i, b_i+1): shift to make ours inclusive.
+            bucket_boundaries=[b + 1 for b in boundaries[:-1]],
+            bucket_batch_sizes=[batch_size] * len(boundaries),
+            drop_remainder=drop_remainder,
+        )
+    else:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if length_mode != "fixed":
+        ds = ds.map(trim_fn(boundaries, sequence_length, head.token_level_targets))
+    if not keep_features:
+        ds = ds.map(select_inputs(set(input_names)))
+    elif not with_targets:
+        ds = ds.map(lambda *e: e[0])
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(num_examples, batch_size, drop_remainder=False):
+    """Batches in one pass over `num_examples` (bucketing leaves one partial batch per
+    bucket at most, so this is a close lower bound there)."""
+    return num_examples // batch_size if drop_remainder else -(-num_examples // batch_size)
+

@@ -1,0 +1,129 @@
+"""The head contract: what a task head provides so kerabert can train, decode and export it.
+
+A head is a small, configurable Python object (not a layer) that knows four things:
+
+1. its raw data: which fields it reads (`fields`, `target_fields`) and how to read a
+   file into columns (`read`), learning its label set from data if none was given
+   (`adapt`);
+2. its preprocessing: a Keras layer that turns a batch of raw fields into BERT inputs,
+   targets and sample weights, in the TensorFlow graph (`preprocessor`);
+3. its layers: Keras layers on top of the backbone's outputs (`build_outputs`), with
+   a loss and metrics (`loss`, `metrics`);
+4. its outputs: human-readable predictions in Python (`decode`), task metrics on them
+   (`score`), and in-graph decoded outputs for exports (`serving_outputs`).
+
+A head knows the backbone only through its outputs (`sequence_output`,
+`pooled_output`) and the tokenizer only through `kerabert.tokenizer`. Heads are found
+by name through the `kerabert.heads` entry-point group; see `docs/writing-a-head.md`.
+
+The contract is versioned: a head declares `contract_version`, and the registry
+refuses a head written for another major version with a message naming both.
+"""
+
+from __future__ import annotations
+
+import copy
+
+CONTRACT_VERSION = 1
+
+
+class Head:
+    """Base class of kerabert task heads (contract version 1).
+
+    Subclasses set `name`, implement the methods below that raise
+    `NotImplementedError`, and keep every constructor argument in `get_config()`.
+
+    Args:
+        **options: the head's own options; see each head.
+
+    Example:
+    ```python
+    head = kerabert.heads.get("sentiment")(labels=["negative", "positive"])
+    model = kerabert.build_model(head, backbone="all-minilm-l6-v2")
+    ```
+    """
+
+    #: The entry-point name users select the head by.
+    name: str = ""
+    #: The contract version this head was written for.
+    contract_version: int = CONTRACT_VERSION
+    #: Targets are per token (trimmed with the sequence) rather than per example.
+    token_level_targets: bool = False
+
+    # -- raw data --------------------------------------------------------------------------
+    @property
+    def fields(self) -> tuple:
+        """Raw input fields the head reads at inference, e.g. `("text",)`."""
+        raise NotImplementedError
+
+    @property
+    def target_fields(self) -> tuple:
+        """Raw fields holding the targets in training data, e.g. `("label",)`."""
+        return ()
+
+    def read(self, path, **options) -> dict:
+        """Read a file into columns `{field: list}`; errors name the file and line."""
+        raise NotImplementedError(f"head {self.name!r} has no file reader")
+
+    def adapt(self, examples: dict) -> None:
+        """Learn what the head needs from training examples (e.g. the label set)."""
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def preprocessor(self, tokenizer, sequence_length):
+        """A Keras layer: raw batch `{field: tensor}` -> `(features, targets, weights)`.
+
+        `features` holds at least `token_ids`, `segment_ids` and `padding_mask` of shape
+        `[n, sequence_length]` (`n` may differ from the batch size, e.g. QA windows),
+        plus anything `decode` needs. `targets` and `weights` are `None` when the
+        batch has no target fields.
+        """
+        raise NotImplementedError
+
+    def extra_inputs(self) -> dict:
+        """Model inputs beyond the backbone's three, as `{name: keras.Input}`."""
+        return {}
+
+    # -- layers ----------------------------------------------------------------------------
+    def build_outputs(self, backbone_outputs: dict, inputs: dict):
+        """Head layers on the backbone's outputs: logits (a tensor or a dict)."""
+        raise NotImplementedError
+
+    def loss(self):
+        raise NotImplementedError
+
+    def metrics(self) -> list:
+        return []
+
+    # -- outputs ---------------------------------------------------------------------------
+    def decode(self, outputs, features, examples) -> list:
+        """Numpy `outputs` and `features` of one batch -> one dict per raw example."""
+        raise NotImplementedError
+
+    def score(self, predictions: list, examples: dict) -> dict:
+        """Task metrics of decoded `predictions` against the examples' targets."""
+        return {}
+
+    def serving_outputs(self, outputs, features) -> dict:
+        """In-graph decoded outputs for exports: `{name: tf.Tensor}` with batch first."""
+        raise NotImplementedError(f"head {self.name!r} does not implement serving_outputs")
+
+    def search_space(self, hp) -> dict:
+        """keras-tuner hyperparameters for this head: `{name: hp.<Choice|Float|Int>}`."""
+        return {
+            "learning_rate": hp.Choice("learning_rate", [2e-5, 3e-5, 5e-5, 1e-4]),
+            "batch_size": hp.Choice("batch_size", [16, 32]),
+            "epochs": hp.Int("epochs", 1, 3),
+            "warmup_ratio": hp.Choice("warmup_ratio", [0.0, 0.06, 0.1]),
+        }
+
+    # -- configuration ---------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**copy.deepcopy(config))
+
+    def __repr__(self):
+        options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({options})"

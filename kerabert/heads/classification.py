@@ -1,0 +1,339 @@
+"""Sequence classification heads: sentiment and text classification.
+
+Single texts or text pairs, multi-class (softmax) or multi-label (sigmoid with a
+threshold per label), on BERT's pooled `[CLS]` output, as keras-hub's
+`BertTextClassifier` does.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerabert.data.tables import read_table
+from kerabert.heads.base import Head
+from kerabert.tokenizer import pack_inputs
+
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "question", "review", "content")
+PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
+LABEL_COLUMNS = ("label", "labels", "category", "class")
+
+
+def sort_labels(labels):
+    """Label names in a stable order: numerically when they are all integers."""
+    labels = set(labels)
+    if all(_is_int(label) for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+def _is_int(text):
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+class ClassificationPreprocessor(keras.layers.Layer):
+    """Raw `text` (and `text_pair`, `label`) batches -> BERT inputs and targets.
+
+    Args:
+        tokenizer: a `kerabert.tokenizer.BertTokenizer`.
+        sequence_length: the packed length.
+        labels: label names (index = class id); needed only for batches with labels.
+        multi_label: labels are lists, encoded as multi-hot vectors.
+        text_pair: read a second segment from `text_pair`.
+    """
+
+    def __init__(self, tokenizer, sequence_length, labels=None, multi_label=False,
+                 text_pair=False, **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.tokenizer = tokenizer
+        self.sequence_length = sequence_length
+        self.labels = list(labels) if labels else None
+        self.multi_label = multi_label
+        self.text_pair = text_pair
+        if self.labels:
+            self._table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(self.labels), tf.range(len(self.labels), dtype=tf.int32)
+                ),
+                default_value=-1,
+            )
+
+    def call(self, batch):
+        segments = [self.tokenizer(batch["text"])]
+        if self.text_pair:
+            segments.append(self.tokenizer(batch["text_pair"]))
+        features = pack_inputs(
+            segments,
+            self.sequence_length,
+            cls_id=self.tokenizer.cls_id,
+            sep_id=self.tokenizer.sep_id,
+            pad_id=self.tokenizer.pad_id,
+        )
+        del features["segment_lengths"]
+        if "label" not in batch:
+            return features, None, None
+        if not self.labels:
+            raise ValueError("the head has no labels: call head.adapt(examples) first")
+        ids = self._table.lookup(batch["label"])
+        check = tf.debugging.assert_non_negative(
+            ids if not isinstance(ids, tf.RaggedTensor) else ids.flat_values,
+            message=f"a label outside the head's labels {self.labels}",
+        )
+        with tf.control_dependencies([check]):
+            if self.multi_label:
+                hot = tf.ragged.map_flat_values(tf.one_hot, ids, len(self.labels))
+                targets = tf.minimum(tf.reduce_sum(hot, axis=1), 1.0)
+            else:
+                targets = tf.identity(ids)
+        return features, targets, None
+
+
+class TextClassificationHead(Head):
+    """Text classification: single texts or pairs, multi-class or multi-label.
+
+    Data fields: `text`, optionally `text_pair`; targets in `label` (a name, or a list
+    of names when `multi_label`).
+
+    Args:
+        labels: label names; learned from the training data (`adapt`) when omitted.
+        multi_label: each text may have several labels (sigmoid outputs).
+        text_pair: classify pairs of texts (`text`, `text_pair`).
+        dropout: dropout rate before the output layer.
+        threshold: multi-label decision threshold, one float or `{label: float}`.
+
+    Example:
+    ```python
+    head = TextClassificationHead(labels=["World", "Sports", "Business", "Sci/Tech"])
+    model = kerabert.build_model(head, backbone="all-minilm-l6-v2")
+    ```
+    """
+
+    name = "text-classification"
+
+    def __init__(self, labels=None, multi_label=False, text_pair=False, dropout=0.1,
+                 threshold=0.5):
+        self.labels = [str(label) for label in labels] if labels else None
+        self.multi_label = bool(multi_label)
+        self.text_pair = bool(text_pair)
+        self.dropout = float(dropout)
+        self.threshold = threshold
+
+    # -- data ------------------------------------------------------------------------------
+    @property
+    def fields(self):
+        return ("text", "text_pair") if self.text_pair else ("text",)
+
+    @property
+    def target_fields(self):
+        return ("label",)
+
+    def read(self, path, *, text_column=None, pair_column=None, label_column=None,
+             **options):
+        """Read CSV/TSV/JSONL/pattern lines into `text`, `text_pair`, `label` columns.
+
+        Args:
+            path: the file.
+            text_column, pair_column, label_column: column names (defaults: the
+                usual names, e.g. `text` or `sentence`, `label`).
+            **options: `kerabert.data.tables.read_table` options (`format`,
+                `skip_bad`, `line_pattern`, `list_separator`, `header`).
+        """
+        columns = {"text": text_column or TEXT_COLUMNS}
+        if self.text_pair:
+            columns["text_pair"] = pair_column or PAIR_COLUMNS
+        columns["label"] = label_column or LABEL_COLUMNS
+        allowed = {"label": set(self.labels)} if self.labels else None
+        return read_table(
+            path,
+            columns,
+            required=[f for f in columns if f != "label"],
+            allowed=allowed,
+            list_fields=("label",) if self.multi_label else (),
+            **options,
+        )
+
+    def adapt(self, examples):
+        if self.labels is not None:
+            return
+        if "label" not in examples:
+            raise ValueError("cannot learn labels: the training data has no label column")
+        values = examples["label"]
+        if self.multi_label:
+            values = [label for row in values for label in row]
+        self.labels = sort_labels(str(v) for v in values)
+
+    @property
+    def num_labels(self):
+        if not self.labels:
+            raise ValueError(f"head {self.name!r} has no labels yet: pass labels or adapt()")
+        return len(self.labels)
+
+    def preprocessor(self, tokenizer, sequence_length):
+        return ClassificationPreprocessor(
+            tokenizer,
+            sequence_length,
+            labels=self.labels,
+            multi_label=self.multi_label,
+            text_pair=self.text_pair,
+            name=f"{self.name}_preprocessor",
+        )
+
+    # -- layers ----------------------------------------------------------------------------
+    def build_outputs(self, backbone_outputs, inputs):
+        x = keras.layers.Dropout(self.dropout, name="classifier_dropout")(
+            backbone_outputs["pooled_output"]
+        )
+        return keras.layers.Dense(
+            self.num_labels,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype="float32",  # logits stay float32 under mixed precision
+            name="logits",
+        )(x)
+
+    def loss(self):
+        if self.multi_label:
+            return keras.losses.BinaryCrossentropy(from_logits=True)
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def metrics(self):
+        if self.multi_label:
+            return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    # -- outputs ---------------------------------------------------------------------------
+    def _thresholds(self):
+        if isinstance(self.threshold, dict):
+            return np.array([float(self.threshold.get(label, 0.5)) for label in self.labels])
+        return np.full(len(self.labels), float(self.threshold))
+
+    def probabilities(self, logits):
+        logits = np.asarray(logits, dtype=np.float64)
+        if self.multi_label:
+            return 1.0 / (1.0 + np.exp(-logits))
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+    def decode(self, outputs, features, examples):
+        probabilities = self.probabilities(outputs)
+        results = []
+        thresholds = self._thresholds()
+        for row in probabilities:
+            scores = {label: round(float(p), 6) for label, p in zip(self.labels, row)}
+            if self.multi_label:
+                chosen = [label for label, p, t in zip(self.labels, row, thresholds) if p >= t]
+                results.append({"labels": chosen, "scores": scores})
+            else:
+                best = int(np.argmax(row))
+                results.append(
+                    {"label": self.labels[best], "score": float(row[best]), "scores": scores}
+                )
+        return results
+
+    def score(self, predictions, examples):
+        if "label" not in examples:
+            return {}
+        if self.multi_label:
+            return _multi_label_scores(
+                [set(p["labels"]) for p in predictions],
+                [set(map(str, gold)) for gold in examples["label"]],
+                self.labels,
+            )
+        predicted = [p["label"] for p in predictions]
+        gold = [str(g) for g in examples["label"]]
+        return {
+            "accuracy": float(np.mean([p == g for p, g in zip(predicted, gold)])),
+            "macro_f1": _macro_f1(predicted, gold, self.labels),
+            "examples": len(gold),
+        }
+
+    def serving_outputs(self, outputs, features):
+        names = tf.constant(self.labels)
+        if self.multi_label:
+            scores = tf.sigmoid(tf.cast(outputs, tf.float32))
+            chosen = tf.where(scores >= tf.constant(self._thresholds(), tf.float32), 1, 0)
+            return {"scores": scores, "predicted": chosen,
+                    "label_names": tf.broadcast_to(names, tf.shape(scores))}
+        scores = tf.nn.softmax(tf.cast(outputs, tf.float32), axis=-1)
+        best = tf.argmax(scores, axis=-1, output_type=tf.int32)
+        return {
+            "label": tf.gather(names, best),
+            "score": tf.reduce_max(scores, axis=-1),
+            "scores": scores,
+        }
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["dropout"] = hp.Choice("dropout", [0.0, 0.1, 0.2])
+        return space
+
+    def get_config(self):
+        return {
+            "labels": self.labels,
+            "multi_label": self.multi_label,
+            "text_pair": self.text_pair,
+            "dropout": self.dropout,
+            "threshold": self.threshold,
+        }
+
+
+class SentimentHead(TextClassificationHead):
+    """Sentiment of single texts: multi-class over labels such as negative/positive.
+
+    Args:
+        labels: sentiment names (e.g. `["negative", "positive"]`); learned from the
+            training data when omitted.
+        dropout: dropout rate before the output layer.
+
+    Example:
+    ```python
+    head = SentimentHead(labels=["negative", "positive"])
+    ```
+    """
+
+    name = "sentiment"
+
+    def __init__(self, labels=None, dropout=0.1):
+        super().__init__(labels=labels, dropout=dropout)
+
+    def get_config(self):
+        return {"labels": self.labels, "dropout": self.dropout}
+
+
+def _f1(tp, fp, fn):
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def _macro_f1(predicted, gold, labels):
+    scores = []
+    for label in labels:
+        tp = sum(p == label and g == label for p, g in zip(predicted, gold))
+        fp = sum(p == label and g != label for p, g in zip(predicted, gold))
+        fn = sum(p != label and g == label for p, g in zip(predicted, gold))
+        if tp + fp + fn:
+            scores.append(_f1(tp, fp, fn))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _multi_label_scores(predicted, gold, labels):
+    tp = sum(len(p & g) for p, g in zip(predicted, gold))
+    fp = sum(len(p - g) for p, g in zip(predicted, gold))
+    fn = sum(len(g - p) for p, g in zip(predicted, gold))
+    per_label = []
+    for label in labels:
+        ltp = sum(label in p and label in g for p, g in zip(predicted, gold))
+        lfp = sum(label in p and label not in g for p, g in zip(predicted, gold))
+        lfn = sum(label not in p and label in g for p, g in zip(predicted, gold))
+        if ltp + lfp + lfn:
+            per_label.append(_f1(ltp, lfp, lfn))
+    return {
+        "micro_f1": _f1(tp, fp, fn),
+        "macro_f1": float(np.mean(per_label)) if per_label else 0.0,
+        "exact_match": float(np.mean([p == g for p, g in zip(predicted, gold)])),
+        "examples": len(gold),
+    }

@@ -1,0 +1,232 @@
+"""Find heads by name: the `kerabert.heads` entry points, plus heads registered in code.
+
+Entry points are listed from installed distributions' metadata, and a head's module is
+imported only when the head is asked for (or when all heads are listed). A head whose
+import fails, or whose object breaks the contract, is reported once (a warning naming
+its distribution and the error) and skipped; every other head keeps working.
+
+Precedence: a head registered in code (`register`) wins over entry points. Two
+installed distributions declaring the same name is an error when that name is asked
+for, naming both; block one of them to choose.
+
+Controls, as pytest has for its plugins:
+
+- `KERABERT_DISABLE_PLUGIN_AUTOLOAD=1`: load only kerabert's own heads and those
+  registered in code.
+- `KERABERT_BLOCK_PLUGINS="name,dist,..."`: never load these head names or any head
+  of these distributions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import inspect
+import os
+import warnings
+
+from kerabert.heads.base import CONTRACT_VERSION
+
+GROUP = "kerabert.heads"
+CORE_DISTRIBUTION = "kerabert"
+DISABLE_AUTOLOAD_ENV = "KERABERT_DISABLE_PLUGIN_AUTOLOAD"
+BLOCK_ENV = "KERABERT_BLOCK_PLUGINS"
+
+_REQUIRED_METHODS = ("preprocessor", "build_outputs", "loss", "decode", "get_config")
+
+_registered = {}  # name -> head class, registered in code
+_loaded = {}  # (distribution, name) -> head class
+_reported = set()  # (distribution, name) already warned about
+
+
+class HeadNotFoundError(KeyError):
+    """An unknown head name; the message lists the available names."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+class HeadConflictError(RuntimeError):
+    """Two installed distributions declare the same head name."""
+
+
+class BrokenHeadError(RuntimeError):
+    """A head that cannot be loaded or does not satisfy the contract."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadInfo:
+    """What `available()` reports of one head."""
+
+    name: str
+    distribution: str
+    version: str
+    target: str
+    fields: tuple = ()
+    target_fields: tuple = ()
+    summary: str = ""
+
+
+def register(name, head_class, *, replace=False):
+    """Register a head class in code (notebooks, tests) under `name`.
+
+    Args:
+        name: the name to select it by; it takes precedence over entry points.
+        head_class: a `kerabert.heads.Head` subclass.
+        replace: allow replacing a head registered in code under the same name.
+    """
+    check_contract(head_class, where=f"register({name!r})")
+    if name in _registered and not replace and _registered[name] is not head_class:
+        raise ValueError(f"a head named {name!r} is already registered; pass replace=True")
+    _registered[name] = head_class
+    return head_class
+
+
+def unregister(name):
+    """Remove a head registered in code."""
+    _registered.pop(name, None)
+
+
+def _blocked():
+    return {item.strip() for item in os.environ.get(BLOCK_ENV, "").split(",") if item.strip()}
+
+
+def _entry_points():
+    """`[(entry_point, distribution_name, version)]` allowed by the environment."""
+    autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").lower() not in ("1", "true", "yes")
+    blocked = _blocked()
+    found = []
+    seen = set()
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.metadata["Name"] or "?"
+        for ep in dist.entry_points:
+            if ep.group != GROUP:
+                continue
+            key = (dist_name, ep.name, ep.value)
+            if key in seen:  # the same distribution seen twice on sys.path
+                continue
+            seen.add(key)
+            if not autoload and _normalize(dist_name) != CORE_DISTRIBUTION:
+                continue
+            if ep.name in blocked or dist_name in blocked or _normalize(dist_name) in blocked:
+                continue
+            found.append((ep, dist_name, dist.version))
+    return found
+
+
+def _normalize(dist_name):
+    return dist_name.lower().replace("_", "-")
+
+
+def check_contract(obj, where):
+    """Raise `BrokenHeadError` unless `obj` is a head class this kerabert can use."""
+    if not inspect.isclass(obj):
+        raise BrokenHeadError(f"{where}: {obj!r} is not a class")
+    missing = [m for m in _REQUIRED_METHODS if not callable(getattr(obj, m, None))]
+    if missing:
+        raise BrokenHeadError(f"{where}: {obj.__name__} lacks {', '.join(missing)}")
+    version = getattr(obj, "contract_version", None)
+    if version != CONTRACT_VERSION:
+        raise BrokenHeadError(
+            f"{where}: {obj.__name__} was written for head contract version {version!r}, "
+            f"this kerabert implements version {CONTRACT_VERSION}"
+        )
+
+
+def _load(ep, dist_name):
+    key = (dist_name, ep.name)
+    if key in _loaded:
+        return _loaded[key]
+    where = f"head {ep.name!r} ({ep.value}) from distribution {dist_name}"
+    try:
+        obj = ep.load()
+    except Exception as e:  # a plugin's import may fail in any way
+        raise BrokenHeadError(f"{where}: import failed: {type(e).__name__}: {e}") from e
+    check_contract(obj, where)
+    _loaded[key] = obj
+    return obj
+
+
+def _report(key, error):
+    if key not in _reported:
+        _reported.add(key)
+        warnings.warn(f"kerabert: skipping {error}", RuntimeWarning, stacklevel=3)
+
+
+def available():
+    """Every usable head, with the distribution that provides it and its fields.
+
+    Broken heads are reported (once) and left out.
+
+    Returns:
+        A list of `HeadInfo`, sorted by name.
+    """
+    infos = {}
+    for ep, dist_name, version in _entry_points():
+        try:
+            cls = _load(ep, dist_name)
+        except BrokenHeadError as e:
+            _report((dist_name, ep.name), e)
+            continue
+        infos.setdefault(ep.name, []).append(_info(ep.name, cls, dist_name, version, ep.value))
+    for name, cls in _registered.items():
+        infos[name] = [_info(name, cls, "(registered in code)", "", _target(cls))]
+    return sorted((info for group in infos.values() for info in group), key=lambda i: i.name)
+
+
+def names():
+    """The names `get` accepts."""
+    return sorted({info.name for info in available()})
+
+
+def get(name):
+    """The head class registered as `name`.
+
+    Raises:
+        HeadNotFoundError: no such head (the message lists the available names).
+        HeadConflictError: two distributions declare `name`.
+        BrokenHeadError: the head exists but cannot be loaded.
+    """
+    if name in _registered:
+        return _registered[name]
+    candidates = [(ep, d, v) for ep, d, v in _entry_points() if ep.name == name]
+    if not candidates:
+        raise HeadNotFoundError(
+            f"unknown head {name!r}; available heads: {', '.join(names()) or '(none)'}"
+        )
+    if len({d for _, d, _ in candidates}) > 1:
+        owners = ", ".join(f"{d} {v} ({ep.value})" for ep, d, v in candidates)
+        raise HeadConflictError(
+            f"head {name!r} is declared by several distributions: {owners}. Uninstall one, "
+            f"or block one with {BLOCK_ENV}=<distribution>."
+        )
+    ep, dist_name, _ = candidates[0]
+    return _load(ep, dist_name)
+
+
+def create(name, **options):
+    """An instance of the head `name` with `options`."""
+    return get(name)(**options)
+
+
+def _target(cls):
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _info(name, cls, dist_name, version, target):
+    fields, target_fields = (), ()
+    try:
+        head = cls()
+        fields, target_fields = tuple(head.fields), tuple(head.target_fields)
+    except Exception:  # a head that needs options to know its fields
+        pass
+    doc = (inspect.getdoc(cls) or "").strip().splitlines()
+    return HeadInfo(
+        name=name,
+        distribution=dist_name,
+        version=version,
+        target=target,
+        fields=fields,
+        target_fields=target_fields,
+        summary=doc[0] if doc else "",
+    )

@@ -1,0 +1,203 @@
+"""A task model: a BERT backbone and a head, as one plain functional `keras.Model`.
+
+`Task` takes BERT's dense inputs (`token_ids`, `segment_ids`, `padding_mask`) and
+returns the head's logits, so `fit`, `evaluate`, callbacks and `tf.distribute` work as
+for any Keras model. It also carries the tokenizer, the head's configuration and the
+sequence length, so a saved `.keras` file is all that is needed to read raw text again.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerabert.data import pipeline
+from kerabert.heads import registry
+from kerabert.heads.base import Head
+
+
+@keras.saving.register_keras_serializable(package="kerabert")
+class Task(keras.Model):
+    """Backbone + head: BERT inputs -> head outputs.
+
+    Args:
+        backbone: a `keras_hub.models.BertBackbone`.
+        head: a `kerabert.heads.Head`, or `{"name": ..., "config": {...}}`.
+        tokenizer: the backbone's `kerabert.tokenizer.BertTokenizer`.
+        sequence_length: the maximum packed length for this task.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Example:
+    ```python
+    backbone, tokenizer = kerabert.load_backbone("all-minilm-l6-v2")
+    model = Task(backbone, SentimentHead(labels=["neg", "pos"]), tokenizer, 128)
+    model.predict_examples({"text": ["A fine film."]})
+    ```
+    """
+
+    def __init__(self, backbone, head, tokenizer, sequence_length=128, **kwargs):
+        if isinstance(head, dict):
+            head = registry.get(head["name"]).from_config(head.get("config", {}))
+        if not isinstance(head, Head) and not hasattr(head, "build_outputs"):
+            raise TypeError(f"head must be a kerabert Head, got {type(head).__name__}")
+        inputs = {
+            name: keras.Input(shape=(None,), dtype="int32", name=name)
+            for name in pipeline.BACKBONE_INPUTS
+        }
+        inputs.update(head.extra_inputs())
+        backbone_outputs = backbone({k: inputs[k] for k in pipeline.BACKBONE_INPUTS})
+        outputs = head.build_outputs(backbone_outputs, inputs)
+        kwargs.setdefault("name", f"{head.name.replace('-', '_')}_task")
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.head = head
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+
+    @property
+    def input_names(self):
+        return tuple(self.input.keys()) if isinstance(self.input, dict) else pipeline.BACKBONE_INPUTS
+
+    # -- data ------------------------------------------------------------------------------
+    def make_dataset(self, examples, *, batch_size=32, training=False, **options):
+        """Raw examples -> a `tf.data.Dataset` of model batches (see
+        `kerabert.data.pipeline.make_dataset` for `options`)."""
+        return pipeline.make_dataset(
+            self.head,
+            self.tokenizer,
+            examples,
+            sequence_length=self.sequence_length,
+            batch_size=batch_size,
+            training=training,
+            input_names=self.input_names,
+            **options,
+        )
+
+    def predict_examples(self, examples, *, batch_size=32):
+        """Raw examples (`{field: list}`) -> one decoded prediction dict per example."""
+        missing = [f for f in self.head.fields if f not in examples]
+        if missing:
+            raise ValueError(f"head {self.head.name!r} needs field(s) {missing}")
+        columns = {f: list(examples[f]) for f in self.head.fields}
+        preprocessor = self.head.preprocessor(self.tokenizer, self.sequence_length)
+        trim = pipeline.trim_fn(
+            pipeline.bucket_boundaries(self.sequence_length), self.sequence_length
+        )
+        preprocess = tf.function(lambda batch: trim(preprocessor(batch)[0])[0])
+        results = []
+        size = len(columns[self.head.fields[0]])
+        for start in range(0, size, batch_size):
+            raw = {f: v[start : start + batch_size] for f, v in columns.items()}
+            batch = pipeline.examples_to_dataset(raw).batch(len(raw[self.head.fields[0]]))
+            features = preprocess(next(iter(batch)))
+            inputs = {k: features[k] for k in self.input_names}
+            outputs = self.predict_on_batch(inputs)
+            features_np = {k: v.numpy() for k, v in features.items()}
+            results.extend(self.head.decode(outputs, features_np, raw))
+        return results
+
+    def evaluate_examples(self, examples, *, batch_size=32):
+        """Task metrics (`head.score`) of this model's predictions on `examples`."""
+        predictions = self.predict_examples(examples, batch_size=batch_size)
+        return self.head.score(predictions, examples)
+
+    # -- saving ----------------------------------------------------------------------------
+    def get_config(self):
+        # Not chained to super(): a functional model's config cannot rebuild a subclass.
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.layers.serialize(self.backbone),
+            "head": {"name": self.head.name, "config": self.head.get_config()},
+            "tokenizer": keras.layers.serialize(self.tokenizer),
+            "sequence_length": self.sequence_length,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
+        return cls(**config)
+
+
+def resolve_head(head, **options):
+    """A head instance from a name (looked up in the registry) or an instance."""
+    if isinstance(head, str):
+        return registry.create(head, **options)
+    if options:
+        raise ValueError("head options go with a head name, not a head instance")
+    return head
+
+
+def resolve_backbone(backbone, tokenizer=None, **load_options):
+    """`(backbone, tokenizer)` from a spec string, a tuple, or a backbone + tokenizer."""
+    from kerabert.backbone import load_backbone
+
+    if isinstance(backbone, (str,)) or hasattr(backbone, "__fspath__"):
+        return load_backbone(backbone, **load_options)
+    if isinstance(backbone, tuple):
+        return backbone
+    if tokenizer is None:
+        raise ValueError("pass the tokenizer with a backbone instance")
+    return backbone, tokenizer
+
+
+def build_model(head, backbone="all-minilm-l6-v2", *, tokenizer=None, sequence_length=128,
+                compile=True, examples=None, optimizer=None, jit_compile=False,
+                **head_options):
+    """Build (and compile) a task model: a plain `keras.Model` with a BERT backbone.
+
+    Args:
+        head: a head name from `kerabert.heads.names()` or a `Head` instance.
+        backbone: a `load_backbone` spec, a `(backbone, tokenizer)` pair, or a
+            backbone (with `tokenizer=`).
+        tokenizer: the tokenizer, when `backbone` is a backbone instance.
+        sequence_length: the maximum packed length.
+        compile: compile with kerabert's defaults (AdamW, warmup then linear decay,
+            the head's loss and metrics).
+        examples: training examples the head adapts to (e.g. learns labels from).
+        optimizer: an optimizer to compile with instead of the default.
+        jit_compile: compile train/predict steps with XLA.
+        **head_options: options of the named head (e.g. `labels=[...]`).
+
+    Returns:
+        A `kerabert.Task`.
+
+    Example:
+    ```python
+    model = kerabert.build_model("sentiment", "all-minilm-l6-v2",
+                                 labels=["negative", "positive"])
+    ```
+    """
+    from kerabert.training import compile_task
+
+    head = resolve_head(head, **head_options)
+    if examples is not None:
+        head.adapt(examples)
+    backbone, tokenizer = resolve_backbone(backbone, tokenizer)
+    model = Task(backbone, head, tokenizer, sequence_length)
+    if compile:
+        compile_task(model, optimizer=optimizer, jit_compile=jit_compile)
+    return model
+
+
+def load_model(path, compile=True):
+    """Load a task model saved with `model.save(...)` (a `.keras` file).
+
+    Its head is looked up by name in the registry, so a plugin head needs its
+    distribution installed.
+    """
+    import kerabert.backbone  # noqa: F401  (registers kerabert's serializable classes)
+    import kerabert.training  # noqa: F401
+
+    model = keras.saving.load_model(path, compile=compile)
+    if not isinstance(model, Task):
+        raise ValueError(f"{path}: not a kerabert task model ({type(model).__name__})")
+    return model
+
+
+def to_numpy(outputs):
+    """Model outputs (tensor or dict of tensors) as numpy."""
+    return tf.nest.map_structure(np.asarray, outputs)

@@ -1,0 +1,262 @@
+"""In-graph WordPiece tokenization and dense packing of BERT inputs.
+
+`BertTokenizer` wraps tensorflow-text's `FastBertTokenizer`: BERT pre-tokenization,
+optional lower-casing with NFD accent stripping (as Hugging Face's `BertNormalizer`
+does for uncased checkpoints) and WordPiece, all as TensorFlow ops that also have
+TFLite kernels. `pack_inputs` turns one or two ragged token segments into
+`[CLS] a [SEP] (b [SEP])` with dense ops only (`gather(batch_dims=1)`, `tf.where`),
+which TFLite converts without Select-TF ops.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+VOCABULARY_ASSET = "vocabulary.txt"
+
+
+@keras.saving.register_keras_serializable(package="kerabert")
+class BertTokenizer(keras.layers.Layer):
+    """Raw strings to WordPiece ids, in the TensorFlow graph.
+
+    Args:
+        vocabulary: a list of word pieces (index = id) or the path of a `vocab.txt`.
+        lowercase: lower-case and strip accents before WordPiece (uncased checkpoints).
+        unknown_token, cls_token, sep_token, pad_token, mask_token: special tokens;
+            each must be in the vocabulary (`mask_token` only for masked-LM).
+        max_bytes_per_word: longer words become `unknown_token`, as in BERT.
+
+    Example:
+    ```python
+    tokenizer = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "film"],
+                              lowercase=True)
+    tokenizer(["A film"])  # <tf.RaggedTensor [[5, 6]]>
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary=None,
+        lowercase=True,
+        unknown_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        mask_token="[MASK]",
+        max_bytes_per_word=100,
+        **kwargs,
+    ):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.lowercase = lowercase
+        self.unknown_token = unknown_token
+        self.cls_token = cls_token
+        self.sep_token = sep_token
+        self.pad_token = pad_token
+        self.mask_token = mask_token
+        self.max_bytes_per_word = max_bytes_per_word
+        self.vocabulary = None
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    def set_vocabulary(self, vocabulary):
+        """Set the word pieces (a list, or the path of a one-token-per-line file)."""
+        if isinstance(vocabulary, (str, os.PathLike)):
+            with open(vocabulary, encoding="utf-8") as f:
+                vocabulary = [line.rstrip("\r\n") for line in f]
+            while vocabulary and vocabulary[-1] == "":
+                vocabulary.pop()
+        vocabulary = [str(token) for token in vocabulary]
+        index = {}
+        for i, token in enumerate(vocabulary):
+            index.setdefault(token, i)
+        for role in ("unknown_token", "cls_token", "sep_token", "pad_token"):
+            if getattr(self, role) not in index:
+                raise ValueError(f"vocabulary has no {role} {getattr(self, role)!r}")
+        self.vocabulary = vocabulary
+        self._index = index
+        self._fast = tf_text.FastBertTokenizer(
+            vocab=vocabulary,
+            token_out_type=tf.int64,
+            unknown_token=self.unknown_token,
+            max_bytes_per_word=self.max_bytes_per_word,
+            lower_case_nfd_strip_accents=self.lowercase,
+        )
+
+    # -- ids -------------------------------------------------------------------------------
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def token_to_id(self, token):
+        """The id of `token`; a `KeyError` names a token that is not in the vocabulary."""
+        try:
+            return self._index[token]
+        except KeyError:
+            raise KeyError(f"token {token!r} is not in the vocabulary") from None
+
+    def id_to_token(self, token_id):
+        return self.vocabulary[token_id]
+
+    @property
+    def cls_id(self):
+        return self.token_to_id(self.cls_token)
+
+    @property
+    def sep_id(self):
+        return self.token_to_id(self.sep_token)
+
+    @property
+    def pad_id(self):
+        return self.token_to_id(self.pad_token)
+
+    @property
+    def unknown_id(self):
+        return self.token_to_id(self.unknown_token)
+
+    @property
+    def mask_id(self):
+        return self.token_to_id(self.mask_token)
+
+    @property
+    def special_ids(self):
+        """Ids of every `[...]` special token present in the vocabulary."""
+        return sorted(
+            i
+            for token, i in self._index.items()
+            if token.startswith("[") and token.endswith("]") and len(token) > 2
+        )
+
+    # -- tokenization ----------------------------------------------------------------------
+    def __call__(self, strings, **kwargs):
+        if not isinstance(strings, (tf.Tensor, tf.RaggedTensor)):
+            strings = tf.convert_to_tensor(strings, dtype=tf.string)
+        return super().__call__(strings, **kwargs)
+
+    def call(self, strings):
+        """Strings of any shape -> int32 ragged ids with one more (ragged) dimension."""
+        return tf.cast(self._fast.tokenize(strings), tf.int32)
+
+    def tokenize_with_offsets(self, strings):
+        """Ids with the byte offsets `[start, end)` of each word piece in its string."""
+        ids, starts, ends = self._fast.tokenize_with_offsets(strings)
+        return tf.cast(ids, tf.int32), tf.cast(starts, tf.int32), tf.cast(ends, tf.int32)
+
+    def detokenize(self, ids):
+        """Ids -> text with word pieces joined (for display and debugging)."""
+        tokens = tf.gather(tf.constant(self.vocabulary), ids)
+        text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        return tf.strings.regex_replace(text, " ##", "")
+
+    # -- saving ----------------------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                # The vocabulary travels as an asset file, as keras-hub's tokenizers do.
+                "vocabulary": None,
+                "lowercase": self.lowercase,
+                "unknown_token": self.unknown_token,
+                "cls_token": self.cls_token,
+                "sep_token": self.sep_token,
+                "pad_token": self.pad_token,
+                "mask_token": self.mask_token,
+                "max_bytes_per_word": self.max_bytes_per_word,
+            }
+        )
+        return config
+
+    def save_assets(self, dir_path):
+        with open(os.path.join(dir_path, VOCABULARY_ASSET), "w", encoding="utf-8") as f:
+            f.write("\n".join(self.vocabulary) + "\n")
+
+    def load_assets(self, dir_path):
+        self.set_vocabulary(os.path.join(dir_path, VOCABULARY_ASSET))
+
+
+def pack_inputs(
+    segments,
+    sequence_length,
+    cls_id,
+    sep_id,
+    pad_id=0,
+    aligned=None,
+    fill_value=-1,
+    pad_to_sequence_length=True,
+):
+    """Pack one or two ragged segments into BERT's dense inputs.
+
+    Truncation keeps `[CLS] a [SEP] b [SEP]` within `sequence_length`: a single segment
+    is cut at the end; for a pair, the longer segment gives way first and a segment
+    shorter than half the budget is never cut. Only dense ops are used, so the result
+    converts to TFLite builtins.
+
+    Args:
+        segments: a list of one or two int `tf.RaggedTensor`s of shape `[batch, None]`.
+        sequence_length: the maximum packed length.
+        cls_id, sep_id, pad_id: special token ids.
+        aligned: optional `{name: [ragged per segment]}` of values aligned with the
+            segments' tokens (word indices, character offsets, labels); each is packed
+            to the same positions, with `fill_value` on special and padding positions.
+        fill_value: the value of `aligned` outputs outside the segments.
+        pad_to_sequence_length: pad to `sequence_length` (static shape) rather than to
+            the longest packed row of the batch.
+
+    Returns:
+        A dict with int32 `token_ids`, `segment_ids`, `padding_mask` of shape
+        `[batch, length]`, `segment_lengths` (`[batch, n_segments]`, tokens kept per
+        segment, after truncation) and one entry per `aligned` name.
+    """
+    if len(segments) not in (1, 2):
+        raise ValueError(f"pack_inputs takes one or two segments, got {len(segments)}")
+    aligned = aligned or {}
+    lengths = [tf.cast(s.row_lengths(), tf.int32) for s in segments]
+    budget = sequence_length - 1 - len(segments)
+    if len(segments) == 1:
+        kept = [tf.minimum(lengths[0], budget)]
+    else:
+        first = tf.minimum(lengths[0], tf.maximum(budget - lengths[1], budget - budget // 2))
+        kept = [first, tf.minimum(lengths[1], budget - first)]
+    total = tf.add_n(kept) + 1 + len(segments)
+    width = sequence_length if pad_to_sequence_length else tf.reduce_max(total)
+    batch = tf.shape(kept[0])[0]
+    positions = tf.broadcast_to(tf.range(width)[tf.newaxis, :], [batch, width])
+
+    token_ids = tf.where(positions == 0, cls_id, pad_id)
+    segment_ids = tf.zeros_like(token_ids)
+    packed_aligned = {name: tf.fill(tf.shape(token_ids), fill_value) for name in aligned}
+    start = tf.ones_like(kept[0])[:, tf.newaxis]
+    for index, (segment, length) in enumerate(zip(segments, kept)):
+        length = length[:, tf.newaxis]
+        inside = (positions >= start) & (positions < start + length)
+        source = tf.maximum(positions - start, 0)
+
+        def take(ragged, default):
+            dense = ragged.to_tensor(default_value=default)
+            # A padding column keeps the gather valid when every row is empty.
+            dense = tf.concat([dense, tf.fill([tf.shape(dense)[0], 1], default)], axis=1)
+            clipped = tf.minimum(source, tf.shape(dense)[1] - 1)
+            return tf.gather(dense, clipped, batch_dims=1)
+
+        token_ids = tf.where(inside, take(tf.cast(segment, tf.int32), pad_id), token_ids)
+        token_ids = tf.where(positions == start + length, sep_id, token_ids)
+        if index == 1:
+            segment_ids = tf.where(inside | (positions == start + length), 1, segment_ids)
+        for name, values in aligned.items():
+            packed_aligned[name] = tf.where(
+                inside, take(tf.cast(values[index], tf.int32), fill_value), packed_aligned[name]
+            )
+        start = start + length + 1
+    padding_mask = tf.where(positions < total[:, tf.newaxis], 1, 0)
+    outputs = {
+        "token_ids": tf.cast(token_ids, tf.int32),
+        "segment_ids": tf.cast(segment_ids, tf.int32),
+        "padding_mask": tf.cast(padding_mask, tf.int32),
+        "segment_lengths": tf.stack(kept, axis=1),
+    }
+    outputs.update(packed_aligned)
+    return outputs

@@ -1,0 +1,44 @@
+"""The tensorflow-datasets adapter fails fast offline instead of hanging."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kerabert.data import load_examples
+from kerabert.data.tables import DataError
+from kerabert.data.tfds import parse_spec
+from kerabert.heads.classification import SentimentHead
+
+
+def test_parse_spec():
+    assert parse_spec("tfds:glue/sst2") == ("glue/sst2", "train")
+    assert parse_spec("tfds:glue/sst2:validation") == ("glue/sst2", "validation")
+    with pytest.raises(DataError):
+        parse_spec("tfds:")
+
+
+def test_unprepared_dataset_offline_fails_fast(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
+    import kerabert.data.tfds as adapter
+
+    monkeypatch.setattr(adapter, "network_available", lambda timeout=3.0: False)
+    started = time.perf_counter()
+    with pytest.raises(DataError, match="cannot be reached"):
+        load_examples(SentimentHead(), "tfds:glue/sst2", data_dir=str(tmp_path))
+    assert time.perf_counter() - started < 30
+
+
+def test_network_probe_is_bounded():
+    import kerabert.data.tfds as adapter
+
+    started = time.perf_counter()
+    adapter.network_available(timeout=1.0)  # True or False, but never a hang
+    assert time.perf_counter() - started < 10
+
+
+def test_download_false_fails_immediately(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(DataError, match="download=False"):
+        load_examples(SentimentHead(), "tfds:glue/sst2", data_dir=str(tmp_path), download=False)

@@ -14,7 +14,10 @@ Controls, as pytest has for its plugins:
 - `KERABERT_DISABLE_PLUGIN_AUTOLOAD=1`: load only kerabert's own heads and those
   registered in code.
 - `KERABERT_BLOCK_PLUGINS="name,dist,..."`: never load these head names or any head
-  of these distributions.
+  of these distributions (names compare case-insensitively, `_` = `-`).
+
+Blocking and disabling apply to entry points only: a head registered in code is
+always used. See `docs/plugins.md`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ BLOCK_ENV = "KERABERT_BLOCK_PLUGINS"
 _REQUIRED_METHODS = ("preprocessor", "build_outputs", "loss", "decode", "get_config")
 
 _registered = {}  # name -> head class, registered in code
-_loaded = {}  # (distribution, name) -> head class
+_loaded = {}  # (distribution, version, name, target) -> head class
+_failed = {}  # (distribution, version, name, target) -> BrokenHeadError
 _reported = set()  # (distribution, name) already warned about
 
 
@@ -87,35 +91,55 @@ def unregister(name):
     _registered.pop(name, None)
 
 
+def clear_cache():
+    """Forget loaded and broken heads and the warnings given, so the next lookup reads
+    the installed distributions again (after installing or removing one at runtime)."""
+    importlib.invalidate_caches()
+    _loaded.clear()
+    _failed.clear()
+    _reported.clear()
+
+
 def _blocked():
     return {item.strip() for item in os.environ.get(BLOCK_ENV, "").split(",") if item.strip()}
 
 
-def _entry_points():
-    """`[(entry_point, distribution_name, version)]` allowed by the environment."""
-    autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").lower() not in ("1", "true", "yes")
-    blocked = _blocked()
-    found = []
+def _autoload():
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("1", "true", "yes")
+
+
+def _entry_points(with_excluded=False):
+    """`[(entry_point, distribution_name, version)]` allowed by the environment.
+
+    With `with_excluded`, also the ones the environment excludes, as
+    `(entry_point, distribution_name, version, reason)`.
+    """
+    autoload = _autoload()
+    blocked = {_normalize(item) for item in _blocked()}
+    found, excluded = [], []
     seen = set()
     for dist in importlib.metadata.distributions():
         dist_name = dist.metadata["Name"] or "?"
         for ep in dist.entry_points:
             if ep.group != GROUP:
                 continue
-            key = (dist_name, ep.name, ep.value)
+            key = (_normalize(dist_name), ep.name, ep.value)
             if key in seen:  # the same distribution seen twice on sys.path
                 continue
             seen.add(key)
             if not autoload and _normalize(dist_name) != CORE_DISTRIBUTION:
-                continue
-            if ep.name in blocked or dist_name in blocked or _normalize(dist_name) in blocked:
-                continue
-            found.append((ep, dist_name, dist.version))
-    return found
+                excluded.append((ep, dist_name, dist.version,
+                                 f"plugin autoloading is disabled ({DISABLE_AUTOLOAD_ENV})"))
+            elif _normalize(ep.name) in blocked or _normalize(dist_name) in blocked:
+                excluded.append((ep, dist_name, dist.version, f"it is blocked ({BLOCK_ENV})"))
+            else:
+                found.append((ep, dist_name, dist.version))
+    return (found, excluded) if with_excluded else found
 
 
 def _normalize(dist_name):
-    return dist_name.lower().replace("_", "-")
+    # Distribution names compare as PEP 503 does: case, "_" and "." do not matter.
+    return dist_name.strip().lower().replace("_", "-").replace(".", "-")
 
 
 def check_contract(obj, where):
@@ -127,22 +151,34 @@ def check_contract(obj, where):
         raise BrokenHeadError(f"{where}: {obj.__name__} lacks {', '.join(missing)}")
     version = getattr(obj, "contract_version", None)
     if version != CONTRACT_VERSION:
+        from kerabert import __version__
+
         raise BrokenHeadError(
             f"{where}: {obj.__name__} was written for head contract version {version!r}, "
-            f"this kerabert implements version {CONTRACT_VERSION}"
+            f"but kerabert {__version__} implements head contract version {CONTRACT_VERSION}; "
+            f"install a release of the head written for contract {CONTRACT_VERSION}, or a "
+            f"kerabert that implements contract {version!r}"
         )
 
 
-def _load(ep, dist_name):
-    key = (dist_name, ep.name)
+def _load(ep, dist_name, version=""):
+    key = (dist_name, version, ep.name, ep.value)
     if key in _loaded:
         return _loaded[key]
+    if key in _failed:  # a broken head is imported once, not on every lookup
+        raise _failed[key]
     where = f"head {ep.name!r} ({ep.value}) from distribution {dist_name}"
+    if version:
+        where += f" {version}"
     try:
-        obj = ep.load()
-    except Exception as e:  # a plugin's import may fail in any way
-        raise BrokenHeadError(f"{where}: import failed: {type(e).__name__}: {e}") from e
-    check_contract(obj, where)
+        try:
+            obj = ep.load()
+        except Exception as e:  # a plugin's import may fail in any way
+            raise BrokenHeadError(f"{where}: import failed: {type(e).__name__}: {e}") from e
+        check_contract(obj, where)
+    except BrokenHeadError as e:
+        _failed[key] = e
+        raise
     _loaded[key] = obj
     return obj
 
@@ -164,7 +200,7 @@ def available():
     infos = {}
     for ep, dist_name, version in _entry_points():
         try:
-            cls = _load(ep, dist_name)
+            cls = _load(ep, dist_name, version)
         except BrokenHeadError as e:
             _report((dist_name, ep.name), e)
             continue
@@ -189,10 +225,14 @@ def get(name):
     """
     if name in _registered:
         return _registered[name]
-    candidates = [(ep, d, v) for ep, d, v in _entry_points() if ep.name == name]
+    allowed, excluded = _entry_points(with_excluded=True)
+    candidates = [(ep, d, v) for ep, d, v in allowed if ep.name == name]
     if not candidates:
+        why = [f"distribution {d} {v} declares it but {reason}"
+               for ep, d, v, reason in excluded if ep.name == name]
         raise HeadNotFoundError(
-            f"unknown head {name!r}; available heads: {', '.join(names()) or '(none)'}"
+            f"unknown head {name!r}" + (f" ({'; '.join(why)})" if why else "")
+            + f"; available heads: {', '.join(names()) or '(none)'}"
         )
     if len({d for _, d, _ in candidates}) > 1:
         owners = ", ".join(f"{d} {v} ({ep.value})" for ep, d, v in candidates)
@@ -200,8 +240,8 @@ def get(name):
             f"head {name!r} is declared by several distributions: {owners}. Uninstall one, "
             f"or block one with {BLOCK_ENV}=<distribution>."
         )
-    ep, dist_name, _ = candidates[0]
-    return _load(ep, dist_name)
+    ep, dist_name, version = candidates[0]
+    return _load(ep, dist_name, version)
 
 
 def create(name, **options):

@@ -42,3 +42,28 @@ def test_download_false_fails_immediately(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     with pytest.raises(DataError, match="download=False"):
         load_examples(SentimentHead(), "tfds:glue/sst2", data_dir=str(tmp_path), download=False)
+
+
+def test_prepared_local_dataset_reads_offline(tmp_path, monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow as tf
+
+    import kerabert.data.tfds as adapter
+
+    def no_network(timeout=3.0):
+        raise AssertionError("a prepared dataset must not touch the network")
+
+    monkeypatch.setattr(adapter, "network_available", no_network)
+    features = tfds.features.FeaturesDict({
+        "sentence": tfds.features.Text(),
+        "label": tfds.features.ClassLabel(names=["negative", "positive"]),
+    })
+    split = tf.data.Dataset.from_tensor_slices({"sentence": ["good", "bad", "fine"],
+                                                "label": [1, 0, 1]})
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="tiny_reviews", version="1.0.0", features=features, split_datasets={"train": split},
+        data_dir=str(tmp_path), disable_shuffling=True)
+    examples = load_examples(SentimentHead(), "tfds:tiny_reviews:train", data_dir=str(tmp_path),
+                             fields={"text": "sentence", "label": "label"})
+    assert sorted(zip(examples["text"], examples["label"])) == [
+        ("bad", "negative"), ("fine", "positive"), ("good", "positive")]

@@ -1,0 +1,51 @@
+"""`kerabert export`: write a model for deployment (SavedModel, TFLite, ONNX)."""
+
+from __future__ import annotations
+
+from kerabert.cli.common import UserError, print_json, resolve_model_path
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="export for deployment: savedmodel (TF Serving), tflite, onnx",
+        description="Export a trained model. SavedModel and TFLite take raw text and "
+                    "decode in the graph; ONNX takes token ids and ships its tokenizer "
+                    "files. Written to ROOT/NAME/VERSION (the next version, never "
+                    "overwritten) unless --output is given.",
+    )
+    parser.add_argument("model", help="a model.keras file or a `kerabert train` output folder")
+    parser.add_argument("--format", required=True, choices=("savedmodel", "tflite", "onnx"))
+    parser.add_argument("--quantize", choices=("int8",),
+                        help="dynamic-range int8 weights (tflite, onnx)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="write exactly this directory (must not exist)")
+    parser.add_argument("--root", default="savedmodels",
+                        help="root of the versioned layout (default: savedmodels)")
+    parser.add_argument("--name", help="model name in the layout (default: the model folder's)")
+    parser.add_argument("--token-ids-only", action="store_true",
+                        help="savedmodel: serving_default on token ids, no tensorflow-text "
+                             "ops (for servers built without them)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from kerabert.export import DestinationExistsError, ExportError, export
+
+    options = {}
+    if args.token_ids_only:
+        if args.format != "savedmodel":
+            raise UserError("--token-ids-only applies to --format savedmodel")
+        options["text_signature"] = False
+    if args.format == "onnx":
+        options["opset"] = args.opset
+    try:
+        path = export(
+            str(resolve_model_path(args.model)), format=args.format, destination=args.output,
+            quantize=args.quantize, name=args.name, root=args.root, **options,
+        )
+    except (ExportError, DestinationExistsError, ValueError) as e:
+        raise UserError(str(e)) from None
+    print_json({"format": args.format, "quantize": args.quantize, "path": str(path)})
+    return 0

@@ -1,0 +1,93 @@
+"""SavedModel for TF Serving: raw strings in, decoded outputs out.
+
+Built with Keras' `ExportArchive` (a plain `tf.Module` saved with `tf.saved_model.save`
+fails under the session-based loader TF Serving uses). Signatures:
+
+- `serving_default`: the head's raw string fields (`text`, `text`+`text_pair`,
+  `question`+`context`) -> the head's `serving_outputs` (labels and scores, tags
+  with offsets, answers...). Tokenization runs in the graph with tensorflow-text ops,
+  so the server must have them linked in (TF Serving builds do not by default).
+- `serve_token_ids`: `token_ids`, `segment_ids`, `padding_mask` (and any inputs the
+  head adds) -> the model's raw outputs (e.g. `logits`).
+
+A SavedModel that contains tensorflow-text ops cannot be loaded at all by a process
+without them, even to call `serve_token_ids`; for such servers export with
+`text_signature=False`: `serving_default` is then the token-ids signature and the
+SavedModel holds no tensorflow-text op.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from kerabert.export import serving
+
+TEXT_SIGNATURE = "serving_default"
+IDS_SIGNATURE = "serve_token_ids"
+
+
+def build_archive(model, *, text_signature=True, track_preprocessor=True):
+    """A `keras.export.ExportArchive` with the serving signatures of `model`.
+
+    Args:
+        model: a kerabert `Task` whose head implements `serving_outputs`.
+        text_signature: add the raw-string `serving_default` signature; without it
+            `serving_default` takes token ids.
+        track_preprocessor: save the preprocessor's resources (lookup tables) with the
+            model; TFLite conversion turns this off, as it cannot use tables the
+            serving graph never reads.
+
+    Returns:
+        `(archive, signatures)`: the archive and `{signature: (inputs, outputs)}`
+        where each side maps names to `(dtype, shape)`.
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    signatures = {}
+    ids_name = IDS_SIGNATURE if text_signature else TEXT_SIGNATURE
+    if text_signature:
+        text_fn, preprocessor = serving.make_text_fn(model)
+        specs = serving.text_input_specs(model.head)
+        # Build the preprocessor (Keras refuses to track an unbuilt layer).
+        preprocessor({name: tf.constant(["a"]) for name in specs})
+        if track_preprocessor:
+            archive.track(preprocessor)
+        function = archive.add_endpoint(TEXT_SIGNATURE, tf.function(text_fn),
+                                        input_signature=[specs])
+        signatures[TEXT_SIGNATURE] = _describe(function, specs)
+    else:
+        serving.check_exportable(model)
+    specs = serving.id_input_specs(model)
+    function = archive.add_endpoint(ids_name, tf.function(serving.make_ids_fn(model)),
+                                    input_signature=[specs])
+    signatures[ids_name] = _describe(function, specs)
+    return archive, signatures
+
+
+def _describe(function, specs):
+    concrete = function.get_concrete_function(specs)
+    outputs = tf.nest.map_structure(
+        lambda t: (t.dtype.name, _shape(t.shape)), concrete.structured_outputs
+    )
+    inputs = {name: (spec.dtype.name, _shape(spec.shape)) for name, spec in specs.items()}
+    return inputs, outputs
+
+
+def _shape(shape):
+    return [None if d is None else int(d) for d in shape.as_list()] if shape.rank is not None else None
+
+
+def write(model, directory, *, text_signature=True, **unused):
+    """Write the SavedModel into `directory` (which must not exist or be empty).
+
+    Returns:
+        The model-card facts: files written and signatures.
+    """
+    archive, signatures = build_archive(model, text_signature=text_signature)
+    archive.write_out(str(directory), verbose=False)
+    return {
+        "signatures": signatures,
+        "requires": (["tensorflow-text ops (tensorflow_text imported, or linked into "
+                      "the server)"] if text_signature else []),
+    }

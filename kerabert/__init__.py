@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from kerabert import heads
 from kerabert.backbone import BertBackbone, CheckpointError, load_backbone, save_backbone
 from kerabert.data import DataError, Examples, load_examples
+from kerabert.export import export  # noqa: E402  (the function shadows the package name)
 from kerabert.task import Task, build_model, load_model
 from kerabert.tokenizer import BertTokenizer
 from kerabert.training import make_optimizer, train

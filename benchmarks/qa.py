@@ -1,0 +1,91 @@
+"""Fine-tune all-MiniLM-L6-v2 for extractive QA on SQuAD v1.1 and report dev EM/F1.
+
+    flock /tmp/kerabert-bench.lock python benchmarks/qa.py
+    flock /tmp/kerabert-bench.lock python benchmarks/qa.py --max-train-examples 3000
+
+Trains with `kerabert.train` (the API behind `kerabert train --head qa`) on the first N
+questions of ../shared/data/qa/squad_v1.1/train.json (6,407 questions; all of them by
+default), evaluates with the official SQuAD v1.1 exact match and F1 on the whole
+dev.json (1,386 questions), and prints the sizes (questions, windows), sequence
+length, stride, wall times and throughput as JSON and as a markdown table row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from common import SHARED_DATA, machine, require_shared_data
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="all-minilm-l6-v2")
+    parser.add_argument("--max-train-examples", type=int)
+    parser.add_argument("--max-validation-examples", type=int)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--sequence-length", type=int, default=256)
+    parser.add_argument("--doc-stride", type=int, default=128)
+    parser.add_argument("--max-query-length", type=int, default=64)
+    parser.add_argument("--jit", action="store_true", help="compile the training step with XLA")
+    parser.add_argument("--output", default="runs/qa-squad-v1.1",
+                        help="where to save the model and metrics")
+    args = parser.parse_args()
+    require_shared_data()
+    import kerabert
+    from kerabert.heads.span import QuestionAnsweringHead
+
+    data = SHARED_DATA / "qa" / "squad_v1.1"
+    head = QuestionAnsweringHead(doc_stride=args.doc_stride,
+                                 max_query_length=args.max_query_length)
+    # Windows are what the model trains on: count them for the table.
+    backbone = kerabert.load_backbone(args.backbone)
+    train_examples = head.read(data / "train.json").head(args.max_train_examples)
+    _, train_windows = head.prepare_examples(train_examples, backbone[1], args.sequence_length)
+    started = time.perf_counter()
+    model, report = kerabert.train(
+        head,
+        train_examples,
+        validation_data=str(data / "dev.json"),
+        backbone=backbone,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        sequence_length=args.sequence_length,
+        max_validation_examples=args.max_validation_examples,
+        output_dir=args.output,
+        jit_compile=args.jit,
+        verbose=2,
+    )
+    total_seconds = time.perf_counter() - started
+    report.update(
+        doc_stride=args.doc_stride,
+        max_query_length=args.max_query_length,
+        learning_rate=args.learning_rate,
+        train_windows=train_windows,
+        train_windows_per_second=round(train_windows * args.epochs / report["train_seconds"], 2),
+        total_seconds=round(total_seconds, 1),
+    )
+    validation = report["validation"]
+    report["validation_questions_per_second"] = round(
+        validation["examples"] / report["validation_seconds"], 2
+    )
+    with open(f"{args.output}/metrics.json", "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    print(machine())
+    print(json.dumps({k: v for k, v in report.items() if k != "history"}))
+    print("| train questions (windows) | epochs | seq len / stride | dev questions | EM | F1 "
+          "| train time | train windows/s | dev time |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| {report['train_examples']} ({train_windows}) | {args.epochs} | "
+          f"{args.sequence_length} / {args.doc_stride} | {validation['examples']} | "
+          f"{validation['exact_match']:.2f} | {validation['f1']:.2f} | "
+          f"{report['train_seconds']} s | {report['train_windows_per_second']} | "
+          f"{report['validation_seconds']} s |")
+
+
+if __name__ == "__main__":
+    main()

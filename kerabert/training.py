@@ -7,14 +7,19 @@ and global-norm gradient clipping at 1.0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from kerabert.data import pipeline
 
@@ -66,8 +71,75 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="kerabert")
+class LayerwiseAdamW(keras.optimizers.AdamW):
+    """AdamW with a learning-rate multiplier per variable, for layer-wise decay.
+
+    `multipliers` is a list of `[regex, factor]`: a variable whose `path` matches a
+    regex (first match wins) trains at `factor` times the scheduled rate, and is
+    decayed at that rate too; others at 1. `layerwise_multipliers(model, decay)`
+    builds the usual BERT rule (top layer 1, each layer below `decay` times its upper
+    neighbour, embeddings lowest).
+
+    Args:
+        multipliers: `[[regex, factor], ...]`.
+        **kwargs: `keras.optimizers.AdamW` arguments.
+
+    Example:
+    ```python
+    optimizer = LayerwiseAdamW(multipliers=[["^transformer_layer_0/", 0.5]],
+                               learning_rate=5e-5)
+    ```
+    """
+
+    def __init__(self, multipliers=(), **kwargs):
+        super().__init__(**kwargs)
+        self.multipliers = [[str(p), float(f)] for p, f in multipliers]
+
+    def build(self, var_list):
+        super().build(var_list)
+        patterns = [(re.compile(p), f) for p, f in self.multipliers]
+        self._factors = [
+            next((f for p, f in patterns if p.search(v.path)), 1.0) for v in var_list
+        ]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors[self._get_variable_index(variable)]
+        learning_rate = ops.multiply(ops.cast(learning_rate, variable.dtype), factor)
+        if self.weight_decay and self._use_weight_decay(variable):
+            # Decoupled decay at this variable's own rate (see `_apply_weight_decay`).
+            variable.assign_sub(variable * ops.cast(self.weight_decay, variable.dtype)
+                                * learning_rate)
+        super().update_step(gradient, variable, learning_rate)
+
+    def _apply_weight_decay(self, variables):
+        pass  # applied per variable in `update_step`, scaled by its factor
+
+    def get_config(self):
+        config = super().get_config()
+        config["multipliers"] = self.multipliers
+        return config
+
+
+def layerwise_multipliers(model, decay):
+    """`LayerwiseAdamW` multipliers: the head and pooler 1, transformer layer `i` (of
+    `L`) `decay ** (L - i)`, embeddings `decay ** (L + 1)`.
+
+    Args:
+        model: a `kerabert.Task` (its backbone's `num_layers` is read).
+        decay: the factor between adjacent layers, in (0, 1].
+    """
+    if not 0.0 < decay <= 1.0:
+        raise ValueError(f"layer-wise learning-rate decay must be in (0, 1], got {decay}")
+    layers = model.backbone.num_layers
+    rules = [[f"^transformer_layer_{i}/", decay ** (layers - i)] for i in range(layers)]
+    rules.append(["^(token_embedding|position_embedding|segment_embedding|"
+                  "embeddings_layer_norm)/", decay ** (layers + 1)])
+    return rules
+
+
 def make_optimizer(learning_rate=5e-5, total_steps=None, warmup_ratio=0.1, warmup_steps=None,
-                   weight_decay=0.01, clipnorm=1.0):
+                   weight_decay=0.01, clipnorm=1.0, layerwise_lr_decay=None, model=None):
     """AdamW with warmup + linear decay, no weight decay on LayerNorm and bias.
 
     Args:
@@ -76,34 +148,84 @@ def make_optimizer(learning_rate=5e-5, total_steps=None, warmup_ratio=0.1, warmu
         warmup_ratio: warmup as a fraction of `total_steps` (if `warmup_steps` is None).
         warmup_steps: warmup steps.
         weight_decay: decoupled weight decay.
-        clipnorm: global gradient-norm clipping (None: off).
+        clipnorm: global gradient-norm clipping (None or 0: off).
+        layerwise_lr_decay: a factor in (0, 1] for layer-wise learning-rate decay
+            (needs `model`); None: one rate for all layers.
+        model: the `kerabert.Task` to train (for layer-wise decay).
+
+    Example:
+    ```python
+    optimizer = make_optimizer(3e-5, total_steps=1000, layerwise_lr_decay=0.9,
+                               model=model)
+    ```
     """
     if warmup_steps is None:
         warmup_steps = int(math.ceil((total_steps or 0) * warmup_ratio))
     schedule = WarmupLinearDecay(learning_rate, warmup_steps, total_steps)
-    optimizer = keras.optimizers.AdamW(
+    options = dict(
         learning_rate=schedule,
         weight_decay=weight_decay,
         epsilon=1e-6,
-        global_clipnorm=clipnorm,
+        global_clipnorm=clipnorm or None,
     )
+    if layerwise_lr_decay is not None:
+        if model is None:
+            raise ValueError("layer-wise learning-rate decay needs the model")
+        optimizer = LayerwiseAdamW(layerwise_multipliers(model, layerwise_lr_decay), **options)
+    else:
+        optimizer = keras.optimizers.AdamW(**options)
     optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
     return optimizer
 
 
-def compile_task(model, optimizer=None, jit_compile=False, **optimizer_options):
-    """Compile a task with its head's loss and metrics and kerabert's optimizer."""
+def compile_task(model, optimizer=None, jit_compile=False, steps_per_execution=1,
+                 **optimizer_options):
+    """Compile a task with its head's loss and metrics and kerabert's optimizer.
+
+    Under the `mixed_float16` policy Keras wraps the optimizer in a
+    `LossScaleOptimizer` (dynamic loss scaling) by itself.
+    """
+    if optimizer is None:
+        optimizer = make_optimizer(model=model, **optimizer_options)
     model.compile(
-        optimizer=optimizer or make_optimizer(**optimizer_options),
+        optimizer=optimizer,
         loss=model.head.loss(),
         metrics=model.head.metrics(),
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model
 
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+BACKUP_FOLDER = "backup"
+
+
+@contextlib.contextmanager
+def precision_policy(precision):
+    """Set Keras' global dtype policy for building a model, and restore it after.
+
+    `mixed_float16` / `mixed_bfloat16` compute in 16 bits and keep float32 variables;
+    heads keep their logits in float32. The policy must be set before layers are built.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 class ThroughputLogger(keras.callbacks.Callback):
-    """Adds examples per second (over each epoch, excluding the first batch) to the logs."""
+    """Adds examples per second to the logs (so the progress bar shows it): per batch
+    since the epoch's second batch, and per epoch (the first batch, which includes
+    tracing, excluded).
+
+    Args:
+        batch_size: examples per step (the global batch).
+    """
 
     def __init__(self, batch_size):
         super().__init__()
@@ -116,36 +238,140 @@ class ThroughputLogger(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._start is None:  # the first batch includes tracing
             self._start = time.perf_counter()
-        else:
-            self._batches += 1
+            return
+        self._batches += 1
+        if logs is not None:
+            logs["examples_per_second"] = self._rate()
+
+    def _rate(self):
+        return self._batches * self.batch_size / max(time.perf_counter() - self._start, 1e-9)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self._start is not None and self._batches:
-            elapsed = time.perf_counter() - self._start
-            logs["examples_per_second"] = self._batches * self.batch_size / elapsed
+            logs["examples_per_second"] = self._rate()
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint(save_best_only=True)` that also writes `best.json` (the monitored
+    value and epoch), so a resumed run only replaces the best model with a better one.
+
+    Args:
+        filepath: where to save the best model (`.keras`).
+        monitor: the logged value to watch, e.g. `"val_loss"`.
+        **kwargs: `keras.callbacks.ModelCheckpoint` arguments.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", **kwargs):
+        self.record = Path(filepath).with_suffix(".json")
+        previous = _read_json(self.record)
+        if previous and previous.get("monitor") == monitor:
+            kwargs.setdefault("initial_value_threshold", previous["value"])
+        super().__init__(filepath, monitor=monitor, save_best_only=True, **kwargs)
+
+    def _save_model(self, epoch, batch, logs):
+        best = self.best
+        super()._save_model(epoch, batch, logs)
+        if self.best != best:
+            with open(self.record, "w", encoding="utf-8") as f:
+                json.dump({"monitor": self.monitor, "value": float(self.best),
+                           "epoch": epoch + 1}, f)
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def backup_epoch(output_dir):
+    """The epoch an interrupted run in `output_dir` can resume from (None: no backup)."""
+    metadata = _read_json(Path(output_dir) / BACKUP_FOLDER / "training_metadata.json")
+    return None if metadata is None else int(metadata["epoch"])
+
+
+def with_known_cardinality(dataset):
+    """`dataset` with its number of batches counted and asserted, so Keras knows where
+    an evaluation ends (instead of warning that the input "ran out of data")."""
+    batches = int(dataset.reduce(0, lambda count, _: count + 1))
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def _monitor_mode(monitor):
+    return "min" if "loss" in monitor else "max"
+
+
+def _load_backbone(backbone, precision):
+    from kerabert.task import resolve_backbone
+
+    if isinstance(backbone, str) or hasattr(backbone, "__fspath__"):
+        from kerabert.backbone import load_backbone
+
+        return load_backbone(backbone, dtype=precision)
+    backbone, tokenizer = resolve_backbone(backbone)
+    if backbone.dtype_policy.name != precision:
+        raise ValueError(
+            f"the backbone was built with dtype policy {backbone.dtype_policy.name!r}, "
+            f"not {precision!r}: pass a checkpoint spec, or build it under the policy"
+        )
+    return backbone, tokenizer
 
 
 def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None,
           sequence_length=128, batch_size=32, epochs=1, learning_rate=5e-5,
           warmup_ratio=0.1, weight_decay=0.01, max_train_examples=None,
           max_validation_examples=None, output_dir=None, seed=0, read_options=None,
-          callbacks=(), jit_compile=False, verbose="auto", **head_options):
+          callbacks=(), jit_compile=False, verbose="auto", strategy="auto",
+          precision="float32", mode="full", lora_rank=8, resume=False,
+          early_stopping_patience=None, monitor="val_loss", save_best=True,
+          tensorboard=True, layerwise_lr_decay=None, clipnorm=1.0, steps_per_epoch=None,
+          length_mode=None, steps_per_execution=1, deterministic=False, tpu=None,
+          **head_options):
     """Fine-tune a head on a backbone, evaluate it, and save it.
+
+    Training runs on an endless, seeded stream of batches cut into epochs of
+    `steps_per_epoch` steps (by default one pass over the data), so epochs are exact
+    and a resumed run sees the same batches as an uninterrupted one.
 
     Args:
         head: a head name or `Head` instance.
         train_data: a file path, `tfds:NAME[:SPLIT]`, or `Examples` columns.
         backbone: a `load_backbone` spec or `(backbone, tokenizer)`.
-        validation_data: like `train_data`; evaluated after training.
-        sequence_length, batch_size, epochs, learning_rate, warmup_ratio, weight_decay:
-            the training schedule.
+        validation_data: like `train_data`; validated after each epoch (Keras loss and
+            metrics, for early stopping and the best checkpoint) and scored with the
+            head's own metrics after training.
+        sequence_length, epochs, learning_rate, warmup_ratio, weight_decay: the
+            training schedule.
+        batch_size: the global batch size (split over the strategy's replicas).
         max_train_examples, max_validation_examples: use the first N examples.
-        output_dir: where to save `model.keras`, `metrics.json` and `history.json`.
-        seed: the seed of initialization and shuffling.
+        output_dir: where to save `model.keras`, `metrics.json`, `best.keras` (best
+            validation model), `logs/` (TensorBoard) and `backup/` (while running).
+        seed: the seed of initialization, dropout and shuffling.
         read_options: options of the head's file reader (columns, format, ...).
         callbacks: extra Keras callbacks.
         jit_compile: compile the training step with XLA.
         verbose: Keras `fit` verbosity.
+        strategy: a `kerabert.distribute.STRATEGIES` name or a `tf.distribute.Strategy`.
+        precision: `"float32"`, `"mixed_float16"` (with dynamic loss scaling) or
+            `"mixed_bfloat16"`.
+        mode: `"full"`, `"frozen"` (head only) or `"lora"` (see `kerabert.finetuning`).
+        lora_rank: the LoRA rank (mode `"lora"`).
+        resume: continue an interrupted run from `output_dir/backup` (written at the
+            end of every epoch). Without it, a leftover backup is an error.
+        early_stopping_patience: stop after this many epochs without improvement of
+            `monitor` (and keep the best weights); None: off.
+        monitor: the validation value for early stopping and `best.keras`
+            (`"val_loss"`, `"val_accuracy"`, ...).
+        save_best: write `best.keras` when there is validation data and `output_dir`.
+        tensorboard: write TensorBoard logs to `output_dir/logs`.
+        layerwise_lr_decay: layer-wise learning-rate decay factor (e.g. 0.9); None: off.
+        clipnorm: global gradient-norm clipping (None or 0: off).
+        steps_per_epoch: steps per epoch (default: one pass over the training data).
+        length_mode: the pipeline's length mode (default bucketing; TPUs use "fixed").
+        steps_per_execution: training steps per compiled call (TPUs like many).
+        deterministic: make TensorFlow ops deterministic (slower).
+        tpu: the TPU address for `strategy="tpu"`/`"auto"`.
         **head_options: options of a named head.
 
     Returns:
@@ -154,13 +380,21 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     Example:
     ```python
     model, report = kerabert.train("sentiment", "train.tsv", validation_data="dev.tsv",
-                                   read_options={"text_column": "sentence"})
+                                   read_options={"text_column": "sentence"},
+                                   mode="lora", precision="mixed_bfloat16",
+                                   output_dir="runs/sst2", resume=True)
     ```
     """
+    from kerabert import distribute, finetuning
     from kerabert.data import load_examples
     from kerabert.task import build_model, resolve_head
 
     keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if isinstance(strategy, str):
+        strategy = distribute.get_strategy(strategy, tpu=tpu)
+    tpu_strategy = isinstance(strategy, tf.distribute.TPUStrategy)
     head = resolve_head(head, **head_options)
     read_options = read_options or {}
     train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)
@@ -170,35 +404,134 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         validation_examples = load_examples(head, validation_data, **read_options).head(
             max_validation_examples
         )
-    model = build_model(head, backbone, sequence_length=sequence_length, compile=False)
-    steps = pipeline.steps_per_epoch(len(train_examples), batch_size) * epochs
-    compile_task(model, jit_compile=jit_compile, learning_rate=learning_rate,
-                 total_steps=steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay)
-    dataset = model.make_dataset(train_examples, batch_size=batch_size, training=True, seed=seed)
+
+    # Outputs: the chief writes into output_dir; other workers into a scratch folder.
+    chief = distribute.is_chief(strategy)
+    work_dir = None
+    if output_dir is not None:
+        work_dir = Path(output_dir) if chief else Path(
+            tempfile.mkdtemp(prefix=f"kerabert-worker{distribute.worker_index(strategy)}-")
+        )
+        work_dir.mkdir(parents=True, exist_ok=True)
+    elif resume:
+        raise ValueError("resume needs the output_dir of the interrupted run")
+    initial_epoch = backup_epoch(output_dir) if output_dir is not None else None
+    if initial_epoch is not None and not resume:
+        raise ValueError(
+            f"{Path(output_dir) / BACKUP_FOLDER}: an interrupted run's backup is there; "
+            "resume it (resume=True, --resume) or delete the folder"
+        )
+    initial_epoch = initial_epoch or 0
+
+    steps_per_epoch = steps_per_epoch or pipeline.steps_per_epoch(len(train_examples), batch_size)
+    total_steps = steps_per_epoch * epochs
+    with precision_policy(precision), strategy.scope():
+        model = build_model(head, _load_backbone(backbone, precision),
+                            sequence_length=sequence_length, compile=False)
+        finetuning.apply_mode(model, mode, lora_rank=lora_rank)
+        compile_task(
+            model, jit_compile=jit_compile or tpu_strategy,
+            steps_per_execution=steps_per_execution, learning_rate=learning_rate,
+            total_steps=total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+            clipnorm=clipnorm, layerwise_lr_decay=layerwise_lr_decay,
+        )
+        # Optimizer variables are created here, inside the scope (a restored backup
+        # loads into them).
+        model.optimizer.build(model.trainable_variables)
+    parameters = finetuning.parameter_counts(model)
+    if verbose:
+        print(f"kerabert: {distribute.describe(strategy)['strategy']} strategy, "
+              f"{strategy.num_replicas_in_sync} replica(s), {precision}, mode {mode}; "
+              f"{finetuning.format_parameter_counts(model)}")
+
+    data_options = distribute.tpu_dataset_options() if tpu_strategy else {}
+    if length_mode is not None:
+        data_options["length_mode"] = length_mode
+
+    def dataset_fn(per_replica_batch, context):
+        pipelines = context.num_input_pipelines if context else 1
+        dataset = model.make_dataset(
+            distribute.shard_examples(train_examples, context),
+            batch_size=per_replica_batch, training=True, seed=seed,
+            **{"repeat": True, **data_options},
+        )
+        # Resuming: skip the batches the finished epochs consumed (same stream).
+        batches_per_step = strategy.num_replicas_in_sync // pipelines
+        skip = initial_epoch * steps_per_epoch * batches_per_step
+        return dataset.skip(skip) if skip else dataset
+
+    dataset = distribute.distribute_dataset(strategy, dataset_fn, batch_size)
+    validation_dataset = None
+    if validation_examples is not None:
+        validation_dataset = with_known_cardinality(model.make_dataset(
+            validation_examples, batch_size=batch_size, training=False,
+            **({"length_mode": "fixed", "drop_remainder": True} if tpu_strategy else {}),
+        ))
+
+    all_callbacks = [keras.callbacks.TerminateOnNaN(), ThroughputLogger(batch_size)]
+    if work_dir is not None:
+        all_callbacks.append(keras.callbacks.BackupAndRestore(
+            str(work_dir / BACKUP_FOLDER), save_freq="epoch", delete_checkpoint=True))
+        if tensorboard:
+            all_callbacks.append(keras.callbacks.TensorBoard(
+                str(work_dir / "logs"), write_graph=False, update_freq="epoch"))
+        if save_best and validation_dataset is not None:
+            all_callbacks.append(BestCheckpoint(
+                str(work_dir / "best.keras"), monitor=monitor, mode=_monitor_mode(monitor)))
+    if early_stopping_patience is not None and validation_dataset is not None:
+        all_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=_monitor_mode(monitor),
+            patience=early_stopping_patience, restore_best_weights=True))
+    all_callbacks.extend(callbacks)
+
     started = time.perf_counter()
-    history = model.fit(
-        dataset,
-        epochs=epochs,
-        callbacks=[ThroughputLogger(batch_size), *callbacks],
-        verbose=verbose,
-    )
+    try:
+        history = model.fit(
+            dataset,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=initial_epoch,
+            validation_data=validation_dataset,
+            callbacks=all_callbacks,
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles
+        )
+    finally:
+        model._initial_epoch = None  # set by BackupAndRestore; not for later fits
     train_seconds = time.perf_counter() - started
+    epochs_run = len(history.history.get("loss", []))
     report = {
         "head": head.name,
+        **distribute.describe(strategy),
+        "precision": precision,
+        "jit_compile": bool(jit_compile or tpu_strategy),
+        "mode": mode,
+        **({"lora_rank": lora_rank} if mode == "lora" else {}),
+        "trainable_parameters": parameters["trainable"],
+        "total_parameters": parameters["total"],
         "train_examples": len(train_examples),
         "epochs": epochs,
+        "resumed_from_epoch": initial_epoch,
+        "epochs_run": epochs_run,
+        "steps": int(model.optimizer.iterations.numpy()),
+        "steps_per_epoch": steps_per_epoch,
         "batch_size": batch_size,
         "sequence_length": sequence_length,
         "train_seconds": round(train_seconds, 1),
-        "train_examples_per_second": round(len(train_examples) * epochs / train_seconds, 2),
+        "train_examples_per_second": round(
+            epochs_run * steps_per_epoch * batch_size / max(train_seconds, 1e-9), 2),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
+    if work_dir is not None and (work_dir / "best.json").exists():
+        report["best"] = _read_json(work_dir / "best.json")
     if validation_examples is not None:
         started = time.perf_counter()
         report["validation"] = model.evaluate_examples(validation_examples, batch_size=64)
         report["validation_seconds"] = round(time.perf_counter() - started, 1)
-    if output_dir is not None:
-        save_trained(model, report, output_dir)
+    if work_dir is not None:
+        save_trained(model, report, work_dir)
+        if not chief:
+            shutil.rmtree(work_dir, ignore_errors=True)
     return model, report
 
 

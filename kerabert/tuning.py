@@ -1,0 +1,249 @@
+"""Hyperparameter search with keras-tuner over a head's own search space.
+
+Each trial fine-tunes with `kerabert.train` on hyperparameters drawn from
+`head.search_space(hp)` (learning rate, batch size, epochs, warmup, dropout, ...; plus
+the LoRA rank in mode `"lora"`) and is scored with the head's own validation metric
+(`head.score`: accuracy, entity F1, SQuAD F1, ...). The best model is saved, a results
+table is printed, and trials that fail are reported with their error; keras-tuner on
+its own records a failed trial and moves on without a word.
+
+Example:
+```python
+result = kerabert.tuning.tune("sentiment", "train.tsv", "dev.tsv", tuner="bayesian",
+                              max_trials=8, output_dir="runs/tune")
+print(result.table())
+```
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TUNERS = ("random", "bayesian", "hyperband")
+# Which of a head's `score` values to maximize, in order of preference.
+OBJECTIVE_PREFERENCE = ("f1", "accuracy", "micro_f1", "macro_f1", "exact_match")
+TRAINING_HYPERPARAMETERS = ("learning_rate", "batch_size", "epochs", "warmup_ratio",
+                            "weight_decay", "lora_rank", "layerwise_lr_decay")
+
+
+def objective_name(head, scores):
+    """The head's validation metric to maximize: `head.objective` if the head defines
+    one, else the first of `OBJECTIVE_PREFERENCE` in its scores."""
+    preferred = getattr(head, "objective", None)
+    if preferred:
+        return preferred
+    for name in OBJECTIVE_PREFERENCE:
+        if name in scores:
+            return name
+    numeric = [k for k, v in scores.items() if isinstance(v, float)]
+    if not numeric:
+        raise ValueError(f"head {head.name!r} scores no metric to tune on: {scores}")
+    return numeric[0]
+
+
+@dataclass
+class TrialResult:
+    trial_id: str
+    status: str
+    hyperparameters: dict
+    score: float | None = None
+    scores: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class TuningResult:
+    """What a search found: every trial, the best one, and where its model is."""
+
+    objective: str
+    trials: list
+    best_model_path: str | None
+
+    @property
+    def best(self):
+        done = [t for t in self.trials if t.score is not None]
+        return max(done, key=lambda t: t.score) if done else None
+
+    @property
+    def failed(self):
+        return [t for t in self.trials if t.status != "COMPLETED"]
+
+    def table(self):
+        """A text table of all trials, best first, failed ones last with their error."""
+        names = sorted({k for t in self.trials for k in t.hyperparameters})
+        header = ["trial", "status", self.objective, "seconds", *names]
+        rows = []
+        ordered = sorted(self.trials, key=lambda t: (t.score is None, -(t.score or 0.0)))
+        for t in ordered:
+            rows.append([
+                t.trial_id, t.status,
+                "" if t.score is None else f"{t.score:.4f}", f"{t.seconds:.0f}",
+                *[_short(t.hyperparameters.get(n, "")) for n in names],
+            ])
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for t in ordered:
+            if t.error:
+                lines.append(f"trial {t.trial_id} failed: {t.error}")
+        return "\n".join(lines)
+
+    def to_dict(self):
+        return {
+            "objective": self.objective,
+            "best_model": self.best_model_path,
+            "best": None if self.best is None else self.best.__dict__,
+            "trials": [t.__dict__ for t in self.trials],
+        }
+
+
+def _short(value):
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _make_oracle(kt, tuner, objective, max_trials, max_epochs, seed):
+    objective = kt.Objective(objective, direction="max")
+    if tuner == "random":
+        return kt.oracles.RandomSearchOracle(objective=objective, max_trials=max_trials,
+                                             seed=seed)
+    if tuner == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(objective=objective,
+                                                     max_trials=max_trials, seed=seed)
+    if tuner == "hyperband":
+        return kt.oracles.HyperbandOracle(objective=objective, max_epochs=max_epochs,
+                                          factor=3, seed=seed)
+    raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
+
+
+def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
+         max_epochs=3, backbone="all-minilm-l6-v2", output_dir="runs/tune", objective=None,
+         mode="full", overwrite=True, seed=0, read_options=None, max_train_examples=None,
+         max_validation_examples=None, verbose=1, **train_options):
+    """Search a head's hyperparameters with keras-tuner; save the best model.
+
+    Args:
+        head: a head name or `Head` instance.
+        train_data, validation_data: like `kerabert.train`'s (validation is required:
+            it gives the objective).
+        tuner: `"random"`, `"bayesian"` or `"hyperband"` (Hyperband chooses the epochs,
+            up to `max_epochs`; every trial trains from scratch).
+        max_trials: trials of random and Bayesian search.
+        max_epochs: Hyperband's largest epoch budget.
+        backbone: a `load_backbone` spec.
+        output_dir: keras-tuner's state (`output_dir/tuner`), the best model
+            (`output_dir/best/model.keras`) and `results.json`.
+        objective: the `head.score` value to maximize (default: `objective_name`).
+        mode: fine-tuning mode; `"lora"` adds `lora_rank` to the search space.
+        overwrite: start a new search (else continue the one in `output_dir`).
+        seed: the seed of the oracle and of every trial's training.
+        read_options, max_train_examples, max_validation_examples: as in `train`.
+        verbose: 0 silent, 1 one line per trial, 2 also Keras' per-epoch lines.
+        **train_options: fixed `kerabert.train` options (sequence_length, precision...).
+
+    Returns:
+        A `TuningResult`; `.table()` is the results table.
+    """
+    import keras
+    import keras_tuner as kt
+
+    from kerabert.data import load_examples
+    from kerabert.task import resolve_head
+    from kerabert.training import save_trained, train
+
+    head = resolve_head(head)
+    read_options = read_options or {}
+    train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)
+    validation_examples = load_examples(head, validation_data, **read_options).head(
+        max_validation_examples
+    )
+    head.adapt(train_examples)
+    output_dir = Path(output_dir)
+    best_dir = output_dir / "best"
+    # The oracle maximizes "score"; which head metric that is (`objective`) is known
+    # from the first trial's scores when not given.
+    state = {"best": None, "objective": objective}
+    results = []
+
+    class TaskTuner(kt.engine.base_tuner.BaseTuner):
+        def run_trial(self, trial):
+            hp = trial.hyperparameters
+            space = dict(head.search_space(hp))
+            if mode == "lora" and "lora_rank" not in space:
+                space["lora_rank"] = hp.Choice("lora_rank", [4, 8, 16])
+            if tuner == "hyperband":
+                space["epochs"] = hp.values["tuner/epochs"]
+            head_config = head.get_config()
+            trial_head = type(head).from_config(
+                {**head_config, **{k: v for k, v in space.items() if k in head_config}})
+            options = {k: v for k, v in space.items() if k in TRAINING_HYPERPARAMETERS}
+            started = time.perf_counter()
+            record = TrialResult(trial.trial_id, "RUNNING",
+                                 {k: v for k, v in hp.values.items()
+                                  if not k.startswith("tuner/")})
+            results.append(record)
+            try:
+                model, report = train(
+                    trial_head, train_examples, backbone=backbone,
+                    validation_data=validation_examples, mode=mode, seed=seed,
+                    verbose=2 if verbose >= 2 else 0, **{**train_options, **options},
+                )
+                scores = report["validation"]
+                state["objective"] = state["objective"] or objective_name(head, scores)
+                if state["objective"] not in scores:
+                    raise KeyError(f"head {head.name!r} did not score "
+                                   f"{state['objective']!r}: {sorted(scores)}")
+            except Exception as e:
+                record.status = "FAILED"
+                record.seconds = time.perf_counter() - started
+                record.error = f"{type(e).__name__}: {e}"
+                record.traceback = traceback.format_exc()
+                if verbose:
+                    print(f"trial {trial.trial_id} FAILED: {record.error}", flush=True)
+                # FailedTrialError: keras-tuner marks the trial failed (no retry).
+                raise kt.errors.FailedTrialError(record.error) from e
+            record.status = "COMPLETED"
+            record.score = float(scores[state["objective"]])
+            record.scores = scores
+            record.seconds = time.perf_counter() - started
+            if state["best"] is None or record.score > state["best"]:
+                state["best"] = record.score
+                report["hyperparameters"] = record.hyperparameters
+                save_trained(model, report, best_dir)
+            del model
+            keras.backend.clear_session()  # free the trial's graphs and weights
+            if verbose:
+                print(f"trial {trial.trial_id}: {state['objective']}={record.score:.4f} "
+                      f"{record.hyperparameters} ({record.seconds:.0f} s)", flush=True)
+            return {"score": record.score}
+
+    if overwrite and best_dir.exists():
+        shutil.rmtree(best_dir)
+    oracle = _make_oracle(kt, tuner, "score", max_trials, max_epochs, seed)
+    search = TaskTuner(oracle, directory=str(output_dir), project_name="tuner",
+                       overwrite=overwrite)
+    search.search()
+    result = TuningResult(
+        state["objective"] or "score", results,
+        str(best_dir / "model.keras") if state["best"] is not None else None,
+    )
+    # Trials keras-tuner ended without running them here (e.g. on a retry) are
+    # reported from its own records.
+    seen = {t.trial_id for t in results}
+    for trial in search.oracle.trials.values():
+        if trial.trial_id not in seen and trial.status != "COMPLETED":
+            result.trials.append(TrialResult(trial.trial_id, str(trial.status),
+                                             dict(trial.hyperparameters.values),
+                                             error=(trial.message or "").strip()[-300:]))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / "results.json", "w", encoding="utf-8") as f:
+        json.dump(result.to_dict(), f, indent=2, default=str)
+    if result.best is None:
+        errors = "; ".join(f"trial {t.trial_id}: {t.error}" for t in result.failed)
+        raise RuntimeError(f"every tuning trial failed: {errors or 'no trial ran'}")
+    return result

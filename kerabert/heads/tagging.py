@@ -1,0 +1,388 @@
+"""Token classification (named-entity recognition): words in, one tag per word out.
+
+The model is a dense layer over BERT's `sequence_output`. Each word is labelled on its
+first WordPiece; its other pieces are left out of the loss and of the metrics (target
+-1, sample weight 0), the choice of the original BERT paper. `label_all_pieces=True`
+labels the other pieces too (`B-X` becomes `I-X` on them), which some find helps with
+long, rare words; predictions are read from first pieces either way.
+
+Input `text` is either a list of words (CoNLL, JSONL; the alignment of tags to words is
+then exact) or a raw string, split into words BERT-style in the graph, with entities
+returned as character spans of the original string. See `docs/ner.md`.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerabert.data.conll import (check_scheme, labels_for, read_tagged, split_tag,
+                                 tag_spans)
+from kerabert.heads.base import Head
+from kerabert.heads.tagging_preprocessor import TaggingPreprocessor
+from kerabert.metrics.entities import entity_scores
+
+
+@keras.saving.register_keras_serializable(package="kerabert")
+class MaskedTokenAccuracy(keras.metrics.Metric):
+    """Accuracy over labelled positions only (targets >= 0), for `fit` progress.
+
+    Args:
+        name: the metric name.
+
+    Example:
+    ```python
+    metric = MaskedTokenAccuracy()
+    metric.update_state([[1, -1]], [[[0.1, 0.9], [0.9, 0.1]]])
+    float(metric.result())  # 1.0
+    ```
+    """
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.cast(y_true, tf.int32)
+        predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        labelled = tf.cast(y_true >= 0, self.dtype)
+        hits = tf.cast(tf.equal(y_true, predicted), self.dtype) * labelled
+        self.correct.assign_add(tf.reduce_sum(hits))
+        self.total.assign_add(tf.reduce_sum(labelled))
+
+    def result(self):
+        return tf.math.divide_no_nan(self.correct, self.total)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.total.assign(0.0)
+
+
+class TokenClassificationHead(Head):
+    """Named-entity recognition (token classification) over BERT's sequence output.
+
+    Data fields: `text` (a list of words, or a raw string at prediction time); targets
+    in `tags` (one tag per word).
+
+    Args:
+        labels: the tags the model predicts, in `scheme` (e.g. `["O", "B-PER",
+            "I-PER"]`); learned from the training data (`adapt`) when omitted.
+        scheme: the tag scheme of the model's labels, `IOB2` (default) or `BIOES`
+            (`IOB1` is accepted too); data in other schemes is converted on reading.
+        dropout: dropout rate before the output layer.
+        label_all_pieces: label every WordPiece of a word, not only the first.
+        stride: pieces between the starts of consecutive windows for sentences longer
+            than the sequence length (default: half a window).
+
+    Example:
+    ```python
+    head = TokenClassificationHead(labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    model = kerabert.build_model(head, backbone="all-minilm-l6-v2")
+    model.predict_examples({"text": ["John Smith lives in Paris."]})
+    # [{"entities": [{"text": "John Smith", "type": "PER", "start": 0, "end": 10, ...}]}]
+    ```
+    """
+
+    name = "ner"
+    token_level_targets = True
+
+    def __init__(self, labels=None, scheme="IOB2", dropout=0.1, label_all_pieces=False,
+                 stride=None):
+        self.scheme = check_scheme(scheme)
+        self.labels = [str(label) for label in labels] if labels else None
+        if self.labels:
+            self._check_labels(self.labels)
+        self.dropout = float(dropout)
+        self.label_all_pieces = bool(label_all_pieces)
+        self.stride = int(stride) if stride else None
+
+    def _check_labels(self, labels):
+        for label in labels:
+            prefix, _ = split_tag(label)
+            if prefix is None or (prefix != "O" and prefix not in
+                                  ("BIES" if self.scheme == "BIOES" else "BI")):
+                raise ValueError(f"label {label!r} is not a {self.scheme} tag")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"duplicate labels in {labels}")
+
+    # -- data ------------------------------------------------------------------------------
+    @property
+    def fields(self):
+        return ("text",)
+
+    @property
+    def target_fields(self):
+        return ("tags",)
+
+    def read(self, path, *, format=None, text_column=None, label_column=None,
+             skip_bad=False, **options):
+        """Read a CoNLL-style or JSONL file into `text` (word lists) and `tags`.
+
+        Args:
+            path: the file.
+            format: `conll` or `jsonl` (default: `jsonl` for `.jsonl`/`.json`).
+            text_column, label_column: the word and tag column (CoNLL: indices;
+                JSONL: keys; defaults 0 and the last column, `tokens` and `tags`).
+            skip_bad: skip (and count) bad sentences instead of raising.
+            **options: `kerabert.data.conll` reader options: `separator`, `scheme`
+                (the file's scheme; detected by default), `tag_names`, ...
+        """
+        from pathlib import Path
+
+        jsonl = (format or ("jsonl" if Path(path).suffix.lower() in (".jsonl", ".json")
+                            else "conll")) == "jsonl"
+        options.pop("line_pattern", None)
+        options.pop("pair_column", None)
+        if text_column is not None:
+            options["tokens_key" if jsonl else "token_column"] = text_column
+        if label_column is not None:
+            options["tags_key" if jsonl else "tag_column"] = label_column
+        return read_tagged(path, format=format, target_scheme=self.scheme,
+                           labels=self.labels, skip_bad=skip_bad, **options)
+
+    def adapt(self, examples):
+        if self.labels is not None:
+            return
+        if "tags" not in examples:
+            raise ValueError("cannot learn labels: the training data has no tags")
+        kinds = set()
+        for tags in examples["tags"]:
+            for tag in tags:
+                prefix, kind = split_tag(tag)
+                if prefix is None:
+                    raise ValueError(f"tag {tag!r} is neither O nor PREFIX-TYPE")
+                if kind:
+                    kinds.add(kind)
+        self.labels = labels_for(kinds, self.scheme)
+
+    @property
+    def num_labels(self):
+        if not self.labels:
+            raise ValueError(f"head {self.name!r} has no labels yet: pass labels or adapt()")
+        return len(self.labels)
+
+    def continuation_labels(self):
+        """For each label id, the label of a word's later pieces (`label_all_pieces`):
+        `I-X` inside an entity, `O` outside; -1 (unlabelled) after BIOES `E-`/`S-`."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        out = []
+        for label in self.labels:
+            prefix, kind = split_tag(label)
+            if prefix in ("B", "I"):
+                out.append(index.get(f"I-{kind}", index[label]))
+            elif prefix == "O":
+                out.append(index[label])
+            else:
+                out.append(-1)
+        return out
+
+    def preprocessor(self, tokenizer, sequence_length):
+        return TaggingPreprocessor(
+            tokenizer,
+            sequence_length,
+            labels=self.labels,
+            continuation_labels=self.continuation_labels()
+            if self.label_all_pieces and self.labels else None,
+            stride=self.stride,
+            name=f"{self.name}_preprocessor",
+        )
+
+    # -- layers ----------------------------------------------------------------------------
+    def build_outputs(self, backbone_outputs, inputs):
+        x = keras.layers.Dropout(self.dropout, name="tagger_dropout")(
+            backbone_outputs["sequence_output"]
+        )
+        return keras.layers.Dense(
+            self.num_labels,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype="float32",  # logits stay float32 under mixed precision
+            name="logits",
+        )(x)
+
+    def loss(self):
+        # Unlabelled positions carry target -1 and weight 0; the mean is over labels.
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=-1, reduction="mean_with_sample_weight"
+        )
+
+    def metrics(self):
+        return [MaskedTokenAccuracy(name="accuracy")]
+
+    # -- outputs ---------------------------------------------------------------------------
+    def word_probabilities(self, outputs, features, num_words):
+        """Stitch windows back: `[rows, length, labels]` -> one `[words, labels]` array
+        per example, read at each word's first piece in the window that owns it."""
+        logits = np.asarray(outputs, dtype=np.float64)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+        words = [np.zeros((n, logits.shape[-1])) for n in num_words]
+        rows, positions = np.nonzero(features["label_mask"])
+        examples = features["example_index"][rows]
+        for row, position, example in zip(rows, positions, examples):
+            words[example][features["word_index"][row, position]] = probabilities[row, position]
+        return words
+
+    def decode(self, outputs, features, examples):
+        texts = examples["text"]
+        label_mask = features["label_mask"] > 0
+        num_words, spans = [], []
+        for i, text in enumerate(texts):
+            if isinstance(text, (list, tuple, np.ndarray)):
+                words = [str(w) for w in text]
+                starts, position = [], 0
+                for word in words:
+                    starts.append(position)
+                    position += len(word) + 1
+                spans.append([(s, s + len(w)) for s, w in zip(starts, words)])
+                num_words.append(len(words))
+            else:
+                rows = features["example_index"] == i
+                mask = label_mask[rows]
+                index = features["word_index"][rows][mask]
+                count = int(index.max()) + 1 if index.size else 0
+                offsets = [(0, 0)] * count
+                for w, s, e in zip(index, features["word_start"][rows][mask],
+                                   features["word_end"][rows][mask]):
+                    offsets[w] = (int(s), int(e))
+                spans.append(offsets)
+                num_words.append(count)
+        probabilities = self.word_probabilities(outputs, features, num_words)
+        results = []
+        for text, offsets, probs in zip(texts, spans, probabilities):
+            raw = text if isinstance(text, str) else " ".join(str(w) for w in text)
+            best = probs.argmax(axis=-1) if len(probs) else np.zeros(0, int)
+            tags = [self.labels[b] for b in best]
+            scores = [float(probs[w, b]) for w, b in enumerate(best)]
+            entities = []
+            for kind, first, last in tag_spans(tags, self.scheme):
+                start, end = offsets[first][0], offsets[last - 1][1]
+                entities.append({
+                    "text": raw[start:end],
+                    "type": kind,
+                    "start": start,
+                    "end": end,
+                    "score": round(float(np.mean(scores[first:last])), 6),
+                    "word_start": first,
+                    "word_end": last,
+                })
+            results.append({
+                "entities": entities,
+                "words": [raw[s:e] for s, e in offsets],
+                "tags": tags,
+            })
+        return results
+
+    def score(self, predictions, examples):
+        if "tags" not in examples:
+            return {}
+        if any(isinstance(text, str) for text in examples["text"]):
+            raise ValueError("scoring needs pre-split words (a list per example), as the "
+                             "CoNLL and JSONL readers give")
+        return entity_scores(examples["tags"], [p["tags"] for p in predictions], self.scheme)
+
+    def serving_outputs(self, outputs, features):
+        """In-graph decoding: per-word tags and per-entity spans, as dense tensors.
+
+        Returns (`B` examples, `W` = most words, `E` = most entities in the batch):
+        `tags` `[B, W]` string (`""` past each example's words), `tag_ids` (-1 past
+        the end), `tag_scores` (probability of each tag), `word_starts`/`word_ends`
+        (character offsets in the raw string; -1 for pre-split words and past the end),
+        `num_words` `[B]`; `entity_types` `[B, E]` string, `entity_starts`,
+        `entity_ends` (character offsets), `entity_word_starts`, `entity_word_ends`
+        (word indices, end exclusive), `entity_scores` (mean tag probability) and
+        `num_entities` `[B]`. Entities are read as `decode` reads them (an `I-X` after
+        `O` or another type starts an entity).
+        """
+        probabilities = tf.nn.softmax(tf.cast(outputs, tf.float32), axis=-1)
+        best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        best_score = tf.reduce_max(probabilities, axis=-1)
+        example_index = tf.cast(features["example_index"], tf.int32)
+        word_index = tf.cast(features["word_index"], tf.int32)
+        batch = tf.reduce_max(example_index) + 1
+        width = tf.maximum(tf.reduce_max(word_index) + 1, 1)
+        where = tf.where(tf.cast(features["label_mask"], tf.int32) > 0)
+        rows = tf.cast(where[:, 0], tf.int32)
+        target = tf.stack([tf.gather(example_index, rows), tf.gather_nd(word_index, where)],
+                          axis=1)
+        shape = tf.stack([batch, width])
+
+        def scatter(values, fill):
+            # Shifted by one so that empty cells come out as `fill`.
+            values = tf.cast(tf.gather_nd(values, where), tf.float32)
+            placed = tf.scatter_nd(target, values - fill + 1.0, shape)
+            present = tf.scatter_nd(target, tf.ones_like(values), shape) > 0
+            return tf.where(present, placed + fill - 1.0, fill), present
+
+        tag_ids, present = scatter(best, -1.0)
+        tag_ids = tf.cast(tag_ids, tf.int32)
+        tag_scores, _ = scatter(best_score, 0.0)
+        word_starts, _ = scatter(tf.cast(features["word_start"], tf.int32), -1.0)
+        word_ends, _ = scatter(tf.cast(features["word_end"], tf.int32), -1.0)
+        word_starts, word_ends = tf.cast(word_starts, tf.int32), tf.cast(word_ends, tf.int32)
+        names = tf.constant(self.labels + [""])
+        tags = tf.gather(names, tf.where(present, tag_ids, len(self.labels)))
+
+        # Entities: a word starts one if its tag begins an entity (B-, S-) or cannot
+        # continue the previous word's entity (another type, or O before it).
+        kinds = sorted({split_tag(label)[1] for label in self.labels} - {""})
+        kind_of = [kinds.index(split_tag(label)[1]) + 1 if split_tag(label)[1] else 0
+                   for label in self.labels] + [0]
+        opens = [1 if split_tag(label)[0] in ("B", "S") else 0 for label in self.labels] + [0]
+        safe_ids = tf.where(present, tag_ids, len(self.labels))
+        kind = tf.gather(tf.constant(kind_of, tf.int32), safe_ids)
+        previous = tf.concat([tf.zeros_like(kind[:, :1]), kind[:, :-1]], axis=1)
+        inside = kind > 0
+        begins = inside & ((tf.gather(tf.constant(opens, tf.int32), safe_ids) > 0)
+                           | (previous != kind))
+        begins_int = tf.where(begins, 1, 0)
+        number = tf.cumsum(begins_int, axis=1) - 1
+        num_entities = tf.reduce_sum(begins_int, axis=1)
+        most = tf.reduce_max(num_entities)
+        slots = batch * width
+        segments = tf.where(inside, tf.range(batch)[:, tf.newaxis] * width + number, slots)
+        positions = tf.broadcast_to(tf.range(width)[tf.newaxis, :], tf.shape(kind))
+
+        def per_entity(op, values):
+            out = op(values, segments, slots + 1)[:slots]
+            return tf.reshape(out, shape)[:, :most]
+
+        counts = per_entity(tf.math.unsorted_segment_sum, tf.where(inside, 1.0, 0.0))
+        has = counts > 0
+        entity_kind = per_entity(tf.math.unsorted_segment_max, kind)
+        type_names = tf.constant([""] + kinds)
+        return {
+            "tags": tags,
+            "tag_ids": tf.where(present, tag_ids, -1),
+            "tag_scores": tag_scores,
+            "word_starts": word_starts,
+            "word_ends": word_ends,
+            "num_words": tf.reduce_sum(tf.where(present, 1, 0), axis=1),
+            "entity_types": tf.gather(type_names, tf.where(has, entity_kind, 0)),
+            "entity_starts": tf.where(
+                has, per_entity(tf.math.unsorted_segment_min, word_starts), -1),
+            "entity_ends": tf.where(
+                has, per_entity(tf.math.unsorted_segment_max, word_ends), -1),
+            "entity_word_starts": tf.where(
+                has, per_entity(tf.math.unsorted_segment_min, positions), -1),
+            "entity_word_ends": tf.where(
+                has, per_entity(tf.math.unsorted_segment_max, positions) + 1, -1),
+            "entity_scores": tf.math.divide_no_nan(
+                per_entity(tf.math.unsorted_segment_sum, tag_scores), counts),
+            "num_entities": num_entities,
+        }
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["dropout"] = hp.Choice("dropout", [0.0, 0.1, 0.2])
+        return space
+
+    def get_config(self):
+        return {
+            "labels": self.labels,
+            "scheme": self.scheme,
+            "dropout": self.dropout,
+            "label_all_pieces": self.label_all_pieces,
+            "stride": self.stride,
+        }

@@ -43,6 +43,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import traceback
 
 import numpy as np
@@ -95,6 +96,7 @@ class StepResult:
     step: str
     status: str
     detail: str = ""
+    seconds: float = 0.0
 
 
 @dataclasses.dataclass
@@ -178,7 +180,7 @@ def _strings(examples):
                 yield from (v for v in value if isinstance(v, str))
 
 
-def check_head(head, examples, *, options=None, sequence_length=32, batch_size=4,
+def check_head(head, examples, *, options=None, steps=None, sequence_length=32, batch_size=4,
                train_steps=1, export=True, workdir=None, seed=0, raise_on_failure=True):
     """Run a head through train / predict / evaluate / save / export on a tiny BERT.
 
@@ -188,6 +190,8 @@ def check_head(head, examples, *, options=None, sequence_length=32, batch_size=4
             `target_fields` (a few rows suffice; 8 is plenty), or the path of a file
             the head's `read` accepts.
         options: constructor options when `head` is a class.
+        steps: run only these steps (names from `STEPS`) and the steps they need;
+            default: all of them.
         sequence_length: the packed length (small keeps the check fast).
         batch_size: the batch size of training and prediction.
         train_steps: training steps to run.
@@ -209,22 +213,39 @@ def check_head(head, examples, *, options=None, sequence_length=32, batch_size=4
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="kerabert-check-"))
-        checker = _Checker(head, examples, options or {}, sequence_length, batch_size,
-                           train_steps, export, workdir)
+        checker = _Checker(head, examples, options or {}, _with_needs(steps), sequence_length,
+                           batch_size, train_steps, export, workdir)
         report = checker.run()
     if raise_on_failure and not report.ok:
         raise ConformanceError(report)
     return report
 
 
+def _with_needs(steps):
+    """`steps` and, recursively, the steps they need (all steps when None)."""
+    if steps is None:
+        return set(STEPS)
+    unknown = [step for step in steps if step not in STEPS]
+    if unknown:
+        raise ValueError(f"unknown step(s) {unknown}; steps are {', '.join(STEPS)}")
+    selected, pending = set(), list(steps)
+    while pending:
+        step = pending.pop()
+        if step not in selected:
+            selected.add(step)
+            pending.extend(NEEDS.get(step, ()))
+    return selected
+
+
 class _Checker:
-    def __init__(self, head, examples, options, sequence_length, batch_size, train_steps,
-                 export, workdir):
+    def __init__(self, head, examples, options, selected, sequence_length, batch_size,
+                 train_steps, export, workdir):
         self.head_arg = head
         self.head = head if not inspect.isclass(head) else None
         self.head_class = head if inspect.isclass(head) else type(head)
         self.raw_examples = examples
         self.options = options
+        self.selected = selected
         self.sequence_length = int(sequence_length)
         self.batch_size = int(batch_size)
         self.train_steps = int(train_steps)
@@ -237,6 +258,8 @@ class _Checker:
     def run(self):
         passed = set()
         for step in STEPS:
+            if step not in self.selected:
+                continue
             missing = [need for need in NEEDS.get(step, ()) if need not in passed]
             if missing:
                 self.report.steps.append(
@@ -244,19 +267,20 @@ class _Checker:
                 )
                 continue
             method = getattr(self, "step_" + step.replace("-", "_"))
+            started = time.perf_counter()
             try:
                 skipped = method()
             except _StepFailure as e:
-                self.report.steps.append(StepResult(step, "failed", str(e)))
-                continue
+                status, detail = "failed", str(e)
             except Exception as e:  # any error of the head's code is a finding
-                self.report.steps.append(StepResult(step, "failed", self._describe(e)))
-                continue
-            if skipped:
-                self.report.steps.append(StepResult(step, "skipped", skipped))
-                continue
-            passed.add(step)
-            self.report.steps.append(StepResult(step, "passed", self.notes.get(step, "")))
+                status, detail = "failed", self._describe(e)
+            else:
+                status, detail = ("skipped", skipped) if skipped else (
+                    "passed", self.notes.get(step, ""))
+            seconds = round(time.perf_counter() - started, 2)
+            self.report.steps.append(StepResult(step, status, detail, seconds))
+            if status == "passed":
+                passed.add(step)
         return self.report
 
     def _describe(self, error):
@@ -364,6 +388,17 @@ class _Checker:
             _fail(f"from_config(get_config()) {when} gives another config: key(s) {changed} "
                   f"differ ({ {k: config.get(k) for k in changed} } -> "
                   f"{ {k: again.get(k) for k in changed} })")
+        # State the head holds (e.g. labels learned by adapt) must survive the config.
+        lost = {
+            name: value for name, value in vars(head).items()
+            if not name.startswith("_") and _plain(value)
+            and _canonical(getattr(rebuilt, name, _MISSING)) != _canonical(value)
+        }
+        if lost:
+            _fail(f"attribute(s) {sorted(lost)} {when} are not restored by "
+                  f"from_config(get_config()) (rebuilt: "
+                  f"{ {k: getattr(rebuilt, k, '<missing>') for k in sorted(lost)} }, "
+                  f"original: {lost}): put learned state in get_config()")
 
     def step_adapt(self):
         self.head.adapt(self.examples)
@@ -461,14 +496,18 @@ class _Checker:
         from kerabert.task import Task
         from kerabert.training import compile_task
 
+        import keras
+
         self.model = Task(self.backbone, self.head, self.tokenizer, self.sequence_length)
-        compile_task(self.model, learning_rate=1e-3, total_steps=self.train_steps,
-                     warmup_steps=0)
+        # Plain SGD: the check is about the head's loss and metrics in a graph-mode
+        # training step; tracing kerabert's AdamW schedule would cost seconds more.
+        compile_task(self.model, optimizer=keras.optimizers.SGD(learning_rate=0.01))
 
     def step_train(self):
         before = [np.array(v) for v in self.model.trainable_variables]
         history = self.model.fit(self.train_dataset, steps_per_epoch=self.train_steps,
-                                 epochs=1, verbose=0)
+                                 epochs=1, verbose=0,
+                                 shuffle=False)  # the dataset shuffles itself
         loss = history.history.get("loss", [float("nan")])[-1]
         if not np.isfinite(loss):
             _fail(f"the training loss is {loss}")
@@ -650,6 +689,29 @@ class _Checker:
         unknown = [k for k in space if k not in hp.values]
         if unknown:
             _fail(f"search_space entries {unknown} are not hyperparameters made with hp")
+
+
+_MISSING = object()
+
+
+def _plain(value):
+    """JSON-like data (numbers, strings, lists, dicts), which a config can carry."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _canonical(value):
+    """Tuples and lists compare equal, as they do after a JSON round trip."""
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
 
 
 def _same(a, b, tolerance=1e-5):

@@ -70,12 +70,9 @@ class TaggingPreprocessor(keras.layers.Layer):
         self._is_continuation = tf.constant(continuation, tf.int32)
         self._bytes = tf_text.ByteSplitter()
         if self.labels:
-            self._table = tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(self.labels), tf.range(len(self.labels), dtype=tf.int32)
-                ),
-                default_value=-1,
-            )
+            # Compared rather than hashed: no lookup-table resource to initialize in
+            # exports (TFLite has no HashTableV2 kernel), and label sets are small.
+            self._names = tf.constant(self.labels)
             self._continuation = tf.constant(
                 continuation_labels if continuation_labels is not None
                 else [-1] * len(self.labels), tf.int32)
@@ -128,7 +125,7 @@ class TaggingPreprocessor(keras.layers.Layer):
         first = tf.where(valid & (tf.gather(self._is_continuation, ids) == 0), 1, 0)
         word_index = tf.where(valid, tf.cumsum(first, axis=1) - 1, -1)
         # Byte offsets -> character offsets: count the UTF-8 lead bytes before each offset.
-        raw = tf.cast(self._bytes.split(text).to_tensor(default_value=0), tf.int32)
+        raw = tf.cast(self._bytes.split(text), tf.int32).to_tensor(default_value=0)
         lead = tf.where((raw >= 128) & (raw < 192), 0, 1)
         chars_before = tf.concat(
             [tf.zeros_like(lead[:, :1]), tf.cumsum(lead, axis=1)], axis=1)
@@ -151,7 +148,11 @@ class TaggingPreprocessor(keras.layers.Layer):
     def _lookup(self, tags):
         if not self.labels:
             raise ValueError("the head has no labels: call head.adapt(examples) first")
-        ids = tf.ragged.map_flat_values(self._table.lookup, tags)
+        flat = tags.flat_values
+        same = tf.equal(flat[:, tf.newaxis], self._names[tf.newaxis, :])
+        found = tf.reduce_any(same, axis=1)
+        ids = tags.with_flat_values(
+            tf.where(found, tf.argmax(tf.cast(same, tf.int32), axis=1, output_type=tf.int32), -1))
         check = tf.debugging.assert_non_negative(
             ids.flat_values, message=f"a tag outside the head's labels {self.labels}")
         with tf.control_dependencies([check]):

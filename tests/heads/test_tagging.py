@@ -169,7 +169,7 @@ def test_train_save_reload_predict_and_evaluate_from_the_cli(tmp_path, tiny_back
     data.write_text("-DOCSTART- -X- O\n\n" + "\n".join(lines), encoding="utf-8")
     model, report = train("ner", str(data), backbone=(tiny_backbone, tiny_tokenizer),
                           validation_data=str(data), sequence_length=16, batch_size=8,
-                          epochs=12, learning_rate=3e-3, output_dir=tmp_path / "run",
+                          epochs=8, learning_rate=3e-3, output_dir=tmp_path / "run",
                           verbose=0)
     history = report["history"]["loss"]
     assert history[-1] < history[0] / 2

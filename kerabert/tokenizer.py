@@ -143,8 +143,25 @@ class BertTokenizer(keras.layers.Layer):
 
     def tokenize_with_offsets(self, strings):
         """Ids with the byte offsets `[start, end)` of each word piece in its string."""
-        ids, starts, ends = self._fast.tokenize_with_offsets(strings)
-        return tf.cast(ids, tf.int32), tf.cast(starts, tf.int32), tf.cast(ends, tf.int32)
+        # FastBertTokenizer.tokenize_with_offsets maps offsets back through normalization
+        # with a ragged batch gather, which lowers to RaggedRange (no TFLite kernel). The
+        # same mapping on flat values needs only a dense gather.
+        normalized, mapping = self._fast._fast_bert_normalizer.normalize_with_offsets(strings)
+        ids, starts, ends = self._fast._fast_wordpiece_tokenizer.tokenize_with_offsets(normalized)
+        if not isinstance(starts, tf.RaggedTensor):  # a scalar string
+            ids, starts, ends = self._fast.tokenize_with_offsets(strings)
+            return tf.cast(ids, tf.int32), tf.cast(starts, tf.int32), tf.cast(ends, tf.int32)
+        string_of_piece = tf.RaggedTensor.from_row_splits(
+            starts.flat_values, starts.nested_row_splits[-1]
+        ).value_rowids()
+        base = tf.gather(mapping.nested_row_splits[-1], string_of_piece)
+
+        def original(offsets):
+            return starts.with_flat_values(
+                tf.cast(tf.gather(mapping.flat_values, base + offsets.flat_values), tf.int32)
+            )
+
+        return tf.cast(ids, tf.int32), original(starts), original(ends)
 
     def detokenize(self, ids):
         """Ids -> text with word pieces joined (for display and debugging)."""

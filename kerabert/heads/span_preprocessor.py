@@ -50,7 +50,8 @@ def byte_to_char_offsets(strings, byte_offsets):
         An int32 `[batch, n]` tensor: the number of characters before each offset.
     """
     data = tf_text.ByteSplitter().split(strings)
-    data = tf.cast(data.to_tensor(default_value=0), tf.int32)
+    # Cast before densifying: TFLite's RaggedTensorToTensor kernel refuses uint8.
+    data = tf.cast(data, tf.int32).to_tensor(default_value=0)
     # A character starts at every byte that is not a continuation byte (10xxxxxx).
     starts = tf.where((data < 0x80) | (data >= 0xC0), 1, 0)
     starts = tf.concat([starts, tf.zeros_like(starts[:, :1])], axis=1)

@@ -52,8 +52,8 @@ class SpanLogits(keras.layers.Layer):
             name="start_end",
         )
 
-    def build(self, sequence_shape, mask_shape=None):
-        self.dense.build(sequence_shape)
+    def build(self, sequence_output_shape, padding_mask_shape=None):
+        self.dense.build(sequence_output_shape)
 
     def call(self, sequence_output, padding_mask):
         logits = keras.ops.transpose(self.dense(sequence_output), (0, 2, 1))
@@ -61,8 +61,8 @@ class SpanLogits(keras.layers.Layer):
         keep = keras.ops.cast(keras.ops.expand_dims(padding_mask, 1), "float32")
         return logits * keep + (1.0 - keep) * _MASKED_LOGIT
 
-    def compute_output_shape(self, sequence_shape, mask_shape=None):
-        return (sequence_shape[0], 2, sequence_shape[1])
+    def compute_output_shape(self, sequence_output_shape, padding_mask_shape=None):
+        return (sequence_output_shape[0], 2, sequence_output_shape[1])
 
     def get_config(self):
         config = super().get_config()

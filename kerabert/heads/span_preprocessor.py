@@ -106,9 +106,14 @@ class QuestionAnsweringPreprocessor(keras.layers.Layer):
         question = tf.reshape(batch["question"], [-1])
         context = tf.reshape(batch["context"], [-1])
 
-        question_ids = self.tokenizer(question)[:, : self.max_query_length]
-        question_lengths = tf.cast(question_ids.row_lengths(), tf.int32)
+        question_ids = self.tokenizer(question)
+        # Truncated densely: slicing the ragged dimension lowers to RaggedRange (no TFLite
+        # kernel).
+        question_lengths = tf.minimum(
+            tf.cast(question_ids.row_lengths(), tf.int32), self.max_query_length
+        )
         question_ids = question_ids.to_tensor(default_value=self.tokenizer.pad_id)
+        question_ids = question_ids[:, : self.max_query_length]
         # A padding column keeps the gathers valid when every question is empty.
         question_ids = tf.pad(question_ids, [[0, 0], [0, 1]])
         context_ids, byte_starts, byte_ends = self.tokenizer.tokenize_with_offsets(context)

@@ -1,0 +1,102 @@
+"""Pretrain-then-fine-tune round trip on a tiny model, through the CLI and the API."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import keras
+import numpy as np
+
+import kerabert
+from kerabert.backbone import save_backbone
+from kerabert.cli import main
+from kerabert.pretraining import pretrain
+from tests.conftest import TINY_VOCABULARY, make_tiny_backbone
+
+WORDS = [w for w in TINY_VOCABULARY[5:] if not w.startswith("##")]
+
+
+def _write_corpus(folder, documents=200, seed=0):
+    """Documents made of a few repeated patterns, so a tiny model can learn them."""
+    rng = random.Random(seed)
+    patterns = [
+        "the film was good and the actors were great .",
+        "john smith is in paris on monday .",
+        "the team played a game in london .",
+        "what a boring and dull movie !",
+    ]
+    texts = []
+    for _ in range(documents):
+        lines = [rng.choice(patterns) for _ in range(rng.randint(2, 4))]
+        lines.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))))
+        texts.append("\n".join(lines))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.txt").write_text("\n\n".join(texts) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
+    keras.utils.set_random_seed(0)
+    base = tmp_path / "base"
+    save_backbone(make_tiny_backbone(), tiny_tokenizer, base)
+    corpus = _write_corpus(tmp_path / "corpus")
+    adapted = tmp_path / "adapted"
+
+    status = main([
+        "pretrain", "--corpus", str(corpus), "--backbone", str(base), "--output", str(adapted),
+        "--sequence-length", "32", "--batch-size", "16", "--max-steps", "30",
+        "--learning-rate", "3e-3", "--holdout", "0.1", "--max-eval-sequences", "64",
+    ])
+    assert status == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out.strip().splitlines()[-1])
+    assert "no masked-LM head" in captured.err and "newly initialised" in captured.err
+    assert report["steps"] == 30 and report["eval_rows"] > 0
+    # Held-out masked-token perplexity falls and accuracy rises on this regular text.
+    assert report["after"]["perplexity"] < 0.7 * report["before"]["perplexity"]
+    assert report["after"]["masked_token_accuracy"] > report["before"]["masked_token_accuracy"]
+    assert {"config.json", "model.weights.h5", "tokenizer.json", "masked_lm_head.safetensors",
+            "pretraining.json"} <= {p.name for p in adapted.iterdir()}
+
+    # The folder is a backbone like any other, with the weights pretraining changed.
+    backbone, tokenizer = kerabert.load_backbone(adapted)
+    original, _ = kerabert.load_backbone(base)
+    assert tokenizer.vocabulary == tiny_tokenizer.vocabulary
+    assert not np.allclose(backbone.token_embedding.embeddings.numpy(),
+                           original.token_embedding.embeddings.numpy())
+
+    # Continuing from the folder reads the trained MLM head back.
+    head = kerabert.heads.get("masked-lm")()
+    model = kerabert.Task(backbone, head, tokenizer, 32)
+    assert "loaded the masked-LM head" in head.load_checkpoint_weights(model, str(adapted))
+
+    # `kerabert train --backbone DIR` fine-tunes from it.
+    train_file = tmp_path / "train.tsv"
+    rows = ["text\tlabel"] + [f"a good and great film\tpositive", "a dull and boring movie\tnegative"] * 8
+    train_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    status = main([
+        "train", "--head", "sentiment", "--train", str(train_file), "--validation",
+        str(train_file), "--backbone", str(adapted), "--output", str(tmp_path / "task"),
+        "--sequence-length", "32", "--batch-size", "8", "--epochs", "1",
+    ])
+    assert status == 0
+    trained = kerabert.load_model(tmp_path / "task" / "model.keras")
+    assert trained.backbone.vocabulary_size == len(TINY_VOCABULARY)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["validation"]["examples"] == 16
+
+
+def test_masked_lm_with_next_sentence_and_whole_words(tmp_path, tiny_tokenizer):
+    keras.utils.set_random_seed(0)
+    corpus = _write_corpus(tmp_path / "corpus", documents=80)
+    model, report = pretrain(
+        corpus, backbone=(make_tiny_backbone(), tiny_tokenizer), sequence_length=32,
+        batch_size=16, max_steps=8, learning_rate=1e-3, holdout=0.2, whole_word=True,
+        next_sentence=True, verbose=0, log=None,
+    )
+    assert report["objectives"] == ["masked-lm", "next-sentence"]
+    for when in ("before", "after"):
+        assert {"perplexity", "masked_token_accuracy", "next_sentence_accuracy"} <= set(report[when])
+    assert set(model.output) == {"mlm", "next_sentence"}
+    result = model.predict_examples({"text": ["the film was [MASK] ."], "text_pair": ["it was"]})
+    assert len(result[0]["masks"]) == 1 and 0.0 <= result[0]["is_next_score"] <= 1.0

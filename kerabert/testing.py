@@ -195,7 +195,10 @@ def check_head(head, examples, *, options=None, steps=None, sequence_length=32, 
         sequence_length: the packed length (small keeps the check fast).
         batch_size: the batch size of training and prediction.
         train_steps: training steps to run.
-        export: also export with `kerabert.export` when this kerabert has it.
+        export: export formats to check with `kerabert.export.export`: `True` (a
+            SavedModel, whose raw-text signature must match `serving_outputs`), a
+            format or a tuple of formats (`"savedmodel"`, `"tflite"`, `"onnx"`), or
+            `False`.
         workdir: where to save the model and export (default: a temporary folder).
         seed: the Keras random seed (set globally).
         raise_on_failure: raise `ConformanceError` if a step fails.
@@ -623,16 +626,23 @@ class _Checker:
     def step_serving(self):
         import tensorflow as tf
 
-        preprocessor = self.head.preprocessor(self.tokenizer, self.sequence_length)
-        model, head, names = self.model, self.head, self._input_names()
+        try:  # the exact serving graph of kerabert's exports, when this build has them
+            from kerabert.export.serving import make_text_fn
+        except ImportError:
+            make_text_fn = None
+        if make_text_fn is not None:
+            serve = tf.function(make_text_fn(self.model)[0])
+        else:
+            preprocessor = self.head.preprocessor(self.tokenizer, self.sequence_length)
+            model, head, names = self.model, self.head, self._input_names()
 
-        @tf.function
-        def serve(batch):
-            features = preprocessor(batch)[0]
-            outputs = model({k: features[k] for k in names}, training=False)
-            return head.serving_outputs(outputs, features)
+            @tf.function
+            def serve(batch):
+                features = preprocessor(batch)[0]
+                outputs = model({k: features[k] for k in names}, training=False)
+                return head.serving_outputs(outputs, features)
 
-        batch, _ = self._raw_batch(self.inputs_only)
+        batch, n = self._raw_batch(self.inputs_only)
         try:
             outputs = serve(batch)
         except NotImplementedError as e:
@@ -643,39 +653,72 @@ class _Checker:
         for name, tensor in outputs.items():
             if not isinstance(tensor, (tf.Tensor, tf.RaggedTensor)):
                 _fail(f"serving_outputs[{name!r}] is {type(tensor).__name__}, not a tensor")
-            if tensor.shape.rank == 0 or tensor.shape[0] != self.rows_per_batch:
+            if tensor.shape.rank == 0 or tensor.shape[0] not in (n, self.rows_per_batch):
                 _fail(f"serving_outputs[{name!r}] has shape {tensor.shape}; the first "
-                      f"dimension must be the batch ({self.rows_per_batch})")
+                      f"dimension must be the batch ({n} examples"
+                      + (f" or {self.rows_per_batch} feature rows"
+                         if self.rows_per_batch != n else "") + ")")
         self.serving = {k: np.asarray(v) for k, v in outputs.items()}
 
     def step_export(self):
-        if not self.export:
+        formats = _export_formats(self.export)
+        if not formats:
             return "export=False"
-        exporter = _savedmodel_exporter()
-        if exporter is None:
-            return "this kerabert has no kerabert.export SavedModel exporter"
+        export = _exporter()
+        if export is None:
+            return "this kerabert has no kerabert.export.export"
+        batch, _ = self._raw_batch(self.inputs_only)
+        checked = []
+        for format in formats:
+            directory = os.path.join(self.workdir, f"export-{format}")
+            try:
+                written = export(self.model, format=format, destination=directory)
+            except Exception as e:
+                _fail(f"kerabert.export.export(format={format!r}) failed: {self._describe(e)}")
+            if format == "savedmodel":
+                self._compare_savedmodel(written, batch)
+            elif format == "tflite":
+                self._compare_tflite(written, batch)
+            checked.append(format)
+        self._note("export", f"exported {', '.join(checked)}")
+
+    def _compare(self, format, outputs):
+        for name, expected in self.serving.items():
+            if name not in outputs:
+                _fail(f"the {format} export lacks output {name!r} (has {sorted(outputs)})")
+            actual = np.asarray(outputs[name])
+            if actual.shape != expected.shape:
+                _fail(f"{format} output {name!r} has shape {actual.shape}, the Keras model's "
+                      f"serving_outputs {expected.shape}")
+            if expected.dtype.kind in "fc":
+                difference = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
+                if difference > 1e-4:
+                    _fail(f"{format} output {name!r} differs from the Keras model's "
+                          f"serving_outputs by up to {difference:.3g}")
+            elif not np.array_equal(actual.astype(expected.dtype), expected):
+                _fail(f"{format} output {name!r} differs from the Keras model's "
+                      f"serving_outputs: {actual!r:.200} vs {expected!r:.200}")
+
+    def _compare_savedmodel(self, directory, batch):
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops for loading)
 
-        directory = os.path.join(self.workdir, "savedmodel")
-        exporter(self.model, directory)
-        loaded = tf.saved_model.load(directory)
+        loaded = tf.saved_model.load(str(directory))
         signature = loaded.signatures.get("serving_default")
         if signature is None:
             _fail(f"the SavedModel has no serving_default signature "
                   f"(has {sorted(loaded.signatures)})")
-        batch, _ = self._raw_batch(self.inputs_only)
-        outputs = signature(**{k: v for k, v in batch.items()})
-        for name, expected in self.serving.items():
-            if name not in outputs:
-                _fail(f"the exported model lacks output {name!r} (has {sorted(outputs)})")
-            actual = np.asarray(outputs[name])
-            if expected.dtype.kind in "fc":
-                if actual.shape != expected.shape or not np.allclose(actual, expected, atol=1e-4):
-                    _fail(f"exported output {name!r} differs from the Keras model's "
-                          f"serving_outputs")
-            elif not np.array_equal(actual, expected):
-                _fail(f"exported output {name!r} differs from the Keras model's serving_outputs")
+        self._compare("savedmodel", signature(**dict(batch)))
+
+    def _compare_tflite(self, directory, batch):
+        from kerabert.export import tflite
+
+        path = os.path.join(directory, tflite.MODEL_FILE)
+        runner = tflite.interpreter(model_path=path).get_signature_runner("serving_default")
+        inputs = {k: np.array([v.decode() if isinstance(v, bytes) else v
+                               for v in np.asarray(t)], dtype=object) for k, t in batch.items()}
+        outputs = runner(**inputs)
+        self._compare("tflite", {k: v for k, v in outputs.items()})
 
     def step_search_space(self):
         try:
@@ -739,17 +782,21 @@ def _declares_contract_version(cls, base):
     return False
 
 
-def _savedmodel_exporter():
-    """kerabert's raw-text SavedModel exporter `(model, directory)`, if this build has one."""
+def _exporter():
+    """`kerabert.export.export`, if this kerabert has it."""
     try:
-        import kerabert.export as export
+        from kerabert.export import export
     except ImportError:
         return None
-    for name in ("export_savedmodel", "save_savedmodel", "savedmodel"):
-        function = getattr(export, name, None)
-        if callable(function):
-            return function
-    return None
+    return export
+
+
+def _export_formats(export):
+    if export is True:
+        return ("savedmodel",)
+    if not export:
+        return ()
+    return (export,) if isinstance(export, str) else tuple(export)
 
 
 __all__ = [

@@ -50,7 +50,8 @@ def graded_pairs(texts, labels, num_pairs, seed=0):
     Args:
         texts: the texts.
         labels: one label per text; `COARSE:fine` labels give three levels.
-        num_pairs: how many pairs to return (fewer only if the data cannot give more).
+        num_pairs: how many pairs to return, split equally between the levels (a level
+            the data cannot fill gives fewer).
         seed: the random seed (the result is deterministic for a seed).
 
     Returns:
@@ -94,21 +95,23 @@ def graded_pairs(texts, labels, num_pairs, seed=0):
     # Anchors that can form a pair of each level, computed once.
     anchors = {score: [i for i in range(len(texts)) if partners(i)] for score, partners in levels}
     pairs, seen = [], set()
-    attempts = 0
-    while len(pairs) < num_pairs and attempts < num_pairs * 20:
-        attempts += 1
-        score, partners = levels[len(pairs) % len(levels)]
-        if not anchors[score]:
-            continue
-        i = rng.choice(anchors[score])
-        j = rng.choice(partners(i))
-        key = (min(i, j), max(i, j))
-        if key in seen or texts[i] == texts[j]:
-            continue
-        seen.add(key)
-        if rng.random() < 0.5:  # both orders appear: the cross-encoder sees a then b
-            i, j = j, i
-        pairs.append((texts[i], texts[j], score))
+    for index, (score, partners) in enumerate(levels):
+        quota = num_pairs // len(levels) + (index < num_pairs % len(levels))
+        found, attempts = 0, 0
+        # Random draws until the quota is met, or the level has run out of new pairs.
+        while found < quota and anchors[score] and attempts < 50 * quota:
+            attempts += 1
+            i = rng.choice(anchors[score])
+            j = rng.choice(partners(i))
+            key = (min(i, j), max(i, j))
+            if key in seen or texts[i] == texts[j]:
+                continue
+            seen.add(key)
+            if rng.random() < 0.5:  # both orders appear: the cross-encoder sees a then b
+                i, j = j, i
+            pairs.append((texts[i], texts[j], score))
+            found += 1
+    rng.shuffle(pairs)
     return pairs
 
 

@@ -269,9 +269,9 @@ def test_train_predict_save_and_load(tmp_path, tiny_backbone, tiny_tokenizer):
     examples = qa_examples(48)
     model = build_model(head, (tiny_backbone, tiny_tokenizer), sequence_length=24,
                         compile=False)
-    compile_task(model, learning_rate=3e-3, total_steps=45, warmup_ratio=0.1)
+    compile_task(model, learning_rate=3e-3, total_steps=30, warmup_ratio=0.1)
     dataset = model.make_dataset(examples, batch_size=16, training=True, repeat=True, seed=0)
-    history = model.fit(dataset, steps_per_epoch=15, epochs=3, verbose=0)
+    history = model.fit(dataset, steps_per_epoch=10, epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] / 2
     metrics = model.evaluate_examples(qa_examples(24, seed=1), batch_size=8)
     assert metrics["f1"] > 80.0 and metrics["examples"] == 24

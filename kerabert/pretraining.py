@@ -115,11 +115,12 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
     log(initialisation)
 
     train_part = "all" if corpus.holdout == 0 else "train"
-    train_rows = count_rows(corpus_rows(corpus, head, tokenizer, sequence_length, train_part))
-    if train_rows == 0:
-        raise ValueError(f"the corpus has no training text ({statistics})")
-    steps_per_epoch = math.ceil(train_rows / batch_size)
-    total_steps = max_steps or steps_per_epoch * epochs
+    train_rows = None
+    if max_steps is None:  # an epoch's length is known only after one streamed pass
+        train_rows = count_rows(corpus_rows(corpus, head, tokenizer, sequence_length, train_part))
+        if train_rows == 0:
+            raise ValueError(f"the corpus has no training text ({statistics})")
+    total_steps = max_steps or math.ceil(train_rows / batch_size) * epochs
     compile_task(model, jit_compile=jit_compile, learning_rate=learning_rate,
                  total_steps=total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay)
 

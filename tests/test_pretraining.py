@@ -73,7 +73,8 @@ def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
 
     # `kerabert train --backbone DIR` fine-tunes from it.
     train_file = tmp_path / "train.tsv"
-    rows = ["text\tlabel"] + [f"a good and great film\tpositive", "a dull and boring movie\tnegative"] * 8
+    rows = ["text\tlabel"] + ["a good and great film\tpositive",
+                              "a dull and boring movie\tnegative"] * 8
     train_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
     status = main([
         "train", "--head", "sentiment", "--train", str(train_file), "--validation",
@@ -83,7 +84,8 @@ def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
     assert status == 0
     trained = kerabert.load_model(tmp_path / "task" / "model.keras")
     assert trained.backbone.vocabulary_size == len(TINY_VOCABULARY)
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["validation"]["examples"] == 16
+    fine_tuned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert fine_tuned["validation"]["examples"] == 16
 
 
 def test_masked_lm_with_next_sentence_and_whole_words(tmp_path, tiny_tokenizer):
@@ -96,7 +98,8 @@ def test_masked_lm_with_next_sentence_and_whole_words(tmp_path, tiny_tokenizer):
     )
     assert report["objectives"] == ["masked-lm", "next-sentence"]
     for when in ("before", "after"):
-        assert {"perplexity", "masked_token_accuracy", "next_sentence_accuracy"} <= set(report[when])
+        expected = {"perplexity", "masked_token_accuracy", "next_sentence_accuracy"}
+        assert expected <= set(report[when])
     assert set(model.output) == {"mlm", "next_sentence"}
     result = model.predict_examples({"text": ["the film was [MASK] ."], "text_pair": ["it was"]})
     assert len(result[0]["masks"]) == 1 and 0.0 <= result[0]["is_next_score"] <= 1.0

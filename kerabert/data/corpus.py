@@ -44,7 +44,8 @@ def corpus_files(paths):
         if path.is_dir():
             found = sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not found:
                 raise DataError(f"{path}: the corpus folder has no files")

@@ -495,7 +495,8 @@ class MaskedLMHead(Head):
                 masks.append({
                     "position": int(features["mask_positions"][row, slot]),
                     "predictions": [
-                        {"token": self._vocabulary[i], "score": round(float(probabilities[row, slot, i]), 6)}
+                        {"token": self._vocabulary[i],
+                         "score": round(float(probabilities[row, slot, i]), 6)}
                         for i in best
                     ],
                 })

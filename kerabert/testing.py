@@ -554,6 +554,10 @@ class _Checker:
             json.dumps(scores)
         except (TypeError, ValueError) as e:
             _fail(f"score() is not JSON-serializable ({e}): {scores!r:.200}")
+        objective = getattr(self.head, "objective", None)
+        if objective and objective not in scores:
+            _fail(f"the head's objective {objective!r} (what kerabert tune maximizes) is not "
+                  f"among score()'s metrics {sorted(scores)}")
         if not scores and self.head.target_fields:
             self._note("score", "score() returned no metrics: `kerabert evaluate` will show none")
 

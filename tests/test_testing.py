@@ -29,7 +29,8 @@ def failed(report):
 
 
 def test_a_good_head_conforms(tmp_path):
-    report = check_head(TextClassificationHead, EXAMPLES, workdir=tmp_path)
+    # export=False: the guide's example head below goes through the export step.
+    report = check_head(TextClassificationHead, EXAMPLES, workdir=tmp_path, export=False)
     statuses = {s.step: s.status for s in report.steps}
     assert [s.step for s in report.steps] == list(STEPS)
     assert report.ok and not failed(report)
@@ -215,3 +216,29 @@ def test_tiny_tokenizer_and_backbone():
     assert tokenizer.unknown_id not in ids  # the examples' words are in the vocabulary
     backbone = tiny_backbone(tokenizer.vocabulary_size)
     assert backbone.num_layers == 2 and backbone.hidden_dim == 32
+
+
+def test_the_guides_example_head_conforms(tmp_path):
+    """docs/writing-a-head.md's minimal head, run exactly as printed."""
+    import re
+    import sys
+    import types
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "writing-a-head.md").read_text(
+        encoding="utf-8")
+    block = re.search(r"<!-- example-head:start -->\s*```python\n(.*?)```\s*"
+                      r"<!-- example-head:end -->", guide, re.S).group(1)
+    module = types.ModuleType("guide_example_head")
+    module.__file__ = str(tmp_path / "guide_example_head.py")
+    (tmp_path / "guide_example_head.py").write_text(block, encoding="utf-8")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(block, module.__file__, "exec"), module.__dict__)
+        report = check_head(module.MeanPoolClassifierHead, EXAMPLES, workdir=tmp_path)
+    finally:
+        del sys.modules[module.__name__]
+    assert report.ok
+    assert report.result("save-reload").status == "passed"
+    assert "registered in code for this check" in report.result("save-reload").detail
+    assert report.result("export").status == "passed"  # kerabert.export is part of kerabert

@@ -104,6 +104,8 @@ class SentenceSimilarityHead(Head):
     # The head contract this head is written for; kerabert's registry refuses the
     # head, with a message naming both versions, if it implements another one.
     contract_version = 1
+    # The `score` metric `kerabert tune` maximizes (the STS benchmarks rank by it).
+    objective = "spearman"
 
     def __init__(self, score_range=None, pooling="mean", dropout=0.1, loss="mse"):
         if pooling not in POOLINGS:

@@ -242,3 +242,33 @@ def test_all_minilm_has_no_mlm_head():
     found = read_head_weights("all-minilm-l6-v2")
     assert found is not None and "mlm" not in found.weights
     assert found.source.endswith("model.safetensors")
+
+
+def test_reads_the_heads_of_a_google_checkpoint(tmp_path):
+    from kerabert.heads.masked_lm_weights import read_head_weights
+
+    rng = np.random.default_rng(0)
+    values = {
+        "cls/predictions/transform/dense/kernel": rng.normal(size=(4, 4)),
+        "cls/predictions/transform/dense/bias": rng.normal(size=4),
+        "cls/predictions/transform/LayerNorm/gamma": rng.normal(size=4),
+        "cls/predictions/transform/LayerNorm/beta": rng.normal(size=4),
+        "cls/predictions/output_bias": rng.normal(size=9),
+        "cls/seq_relationship/output_weights": rng.normal(size=(2, 4)),
+        "cls/seq_relationship/output_bias": rng.normal(size=2),
+    }
+    prefix = tmp_path / "bert_model.ckpt"
+    with tf.Graph().as_default():
+        for name, value in values.items():
+            tf.compat.v1.Variable(value.astype(np.float32), name=name)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            tf.compat.v1.train.Saver().save(session, str(prefix))
+    found = read_head_weights(str(prefix))
+    np.testing.assert_allclose(found.weights["mlm"]["dense_kernel"],
+                               values["cls/predictions/transform/dense/kernel"], rtol=1e-6)
+    np.testing.assert_allclose(found.weights["mlm"]["output_bias"],
+                               values["cls/predictions/output_bias"], rtol=1e-6)
+    # Google stores the NSP kernel as [2, hidden]; Keras wants [hidden, 2].
+    np.testing.assert_allclose(found.weights["nsp"]["kernel"],
+                               values["cls/seq_relationship/output_weights"].T, rtol=1e-6)

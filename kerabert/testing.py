@@ -663,6 +663,7 @@ class _Checker:
                       + (f" or {self.rows_per_batch} feature rows"
                          if self.rows_per_batch != n else "") + ")")
         self.serving = {k: np.asarray(v) for k, v in outputs.items()}
+        self.serve = serve
 
     def step_export(self):
         formats = _export_formats(self.export)
@@ -671,7 +672,16 @@ class _Checker:
         export = _exporter()
         if export is None:
             return "this kerabert has no kerabert.export.export"
+        import tensorflow as tf
+
         batch, _ = self._raw_batch(self.inputs_only)
+        if any(isinstance(t, tf.RaggedTensor) or t.shape.rank != 1 for t in batch.values()):
+            # Exports take one string per field; pre-split words go in joined by spaces,
+            # and the Keras serving graph is run on the very same strings.
+            batch = {k: tf.strings.reduce_join(t, axis=-1, separator=" ")
+                     if isinstance(t, tf.RaggedTensor) or t.shape.rank != 1 else t
+                     for k, t in batch.items()}
+            self.serving = {k: np.asarray(v) for k, v in self.serve(batch).items()}
         checked = []
         for format in formats:
             directory = os.path.join(self.workdir, f"export-{format}")

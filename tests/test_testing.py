@@ -197,7 +197,7 @@ def test_serving_outputs_missing_or_without_a_batch_dimension():
             return {"mean_score": tf.reduce_mean(tf.nn.softmax(outputs))}
 
     report = check_head(NoServing, EXAMPLES, steps=["serving"], raise_on_failure=False)
-    assert "serving_outputs is not implemented" in failed(report)["serving"]
+    assert "does not implement serving_outputs" in failed(report)["serving"]
     report = check_head(Scalar, EXAMPLES, steps=["serving"], raise_on_failure=False)
     assert "serving_outputs['mean_score'] has shape ()" in failed(report)["serving"]
 

@@ -7,10 +7,11 @@
   query and value projections of every attention layer get a trainable low-rank
   update (`kernel + A @ B * alpha / rank`); the head trains fully.
 
-A LoRA model saves to `.keras` like any other (Keras stores each LoRA layer's kernel
-with the update merged, and reloads it with LoRA still enabled and zero adapters, so
-training can continue). `merge_lora` returns a plain model without LoRA layers for
-export.
+A LoRA model saves to `.keras` like any other: Keras stores each LoRA layer's kernel
+with the update merged, and the backbone is rebuilt from its arguments, so the reloaded
+model is the merged model without adapters (call `apply_mode(model, "lora")` again to
+go on with LoRA). `merge_lora` gives the same merged model in memory, for export;
+`save_lora_adapter` writes only the backbone's adapters (keras-hub's `.lora.h5`).
 
 Example:
 ```python

@@ -291,6 +291,24 @@ def backup_epoch(output_dir):
     return None if metadata is None else int(metadata["epoch"])
 
 
+def shuffled_stream(examples, fields, seed):
+    """Raw examples as an endless stream, reshuffled every pass with the seed
+    `(seed, pass)`: the same stream however many times it is iterated (tf.data's own
+    reshuffling advances with every new iterator), so two runs, two strategies, or a
+    run and its resumption see the same batches."""
+    columns = next(iter(pipeline.examples_to_dataset(
+        examples, [f for f in fields if f in examples]).batch(len(examples))))
+    size = len(examples)
+
+    def one_pass(n):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(size, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), n]))
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    return tf.data.Dataset.counter().flat_map(one_pass).map(
+        lambda i: {k: v[i] for k, v in columns.items()})
+
+
 def with_known_cardinality(dataset):
     """`dataset` with its number of batches counted and asserted, so Keras knows where
     an evaluation ends (instead of warning that the input "ran out of data")."""
@@ -456,9 +474,9 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     def dataset_fn(per_replica_batch, context):
         pipelines = context.num_input_pipelines if context else 1
         dataset = model.make_dataset(
-            distribute.shard_examples(train_examples, context),
-            batch_size=per_replica_batch, training=True, seed=seed,
-            **{"repeat": True, **data_options},
+            shuffled_stream(distribute.shard_examples(train_examples, context),
+                            head.fields + head.target_fields, seed),
+            batch_size=per_replica_batch, training=True, shuffle=False, **data_options,
         )
         # Resuming: skip the batches the finished epochs consumed (same stream).
         batches_per_step = strategy.num_replicas_in_sync // pipelines
@@ -489,18 +507,33 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
             patience=early_stopping_patience, restore_best_weights=True))
     all_callbacks.extend(callbacks)
 
+    fit_scope = contextlib.nullcontext()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras' first-fit symbolic build averages a nested batch with strategy.reduce,
+        # which MultiWorkerMirroredStrategy does not accept. Build on one local batch
+        # instead, and let fit find the strategy from the enclosing scope.
+        with strategy.scope():
+            local = dataset_fn(batch_size // strategy.num_replicas_in_sync, None)
+            model._symbolic_build(data_batch=next(iter(local)))
+        model._distribute_strategy = None
+        fit_scope = strategy.scope()
+        # Keras 3.15 averages logged values over workers with reduce(axis=0), which fails
+        # on scalars; log each worker's own values instead (gradients are still summed
+        # over all workers).
+        model.distribute_reduction_method = "first"
     started = time.perf_counter()
     try:
-        history = model.fit(
-            dataset,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            initial_epoch=initial_epoch,
-            validation_data=validation_dataset,
-            callbacks=all_callbacks,
-            verbose=verbose,
-            shuffle=False,  # the pipeline shuffles
-        )
+        with fit_scope:
+            history = model.fit(
+                dataset,
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                initial_epoch=initial_epoch,
+                validation_data=validation_dataset,
+                callbacks=all_callbacks,
+                verbose=verbose,
+                shuffle=False,  # the pipeline shuffles
+            )
     finally:
         model._initial_epoch = None  # set by BackupAndRestore; not for later fits
     train_seconds = time.perf_counter() - started

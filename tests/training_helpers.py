@@ -1,0 +1,125 @@
+"""Helpers of the training tests: a tiny checkpoint folder, tiny data, and a training
+script run in subprocesses (logical devices and TF_CONFIG must be set before
+TensorFlow starts, and SIGKILL needs a process of its own).
+
+Run as a script: `python tests/training_helpers.py '<json options>'` trains with
+`kerabert.train(**options)` and prints the report as the last line of output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+WORDS = "good bad film movie great awful fine dull brilliant boring fun".split()
+
+
+def tiny_data(n=64, seed=0):
+    """Sentences of 3-20 tiny-vocabulary words labelled by a word-count rule."""
+    rng = random.Random(seed)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 20))) for _ in range(n)]
+    labels = [
+        "pos" if t.count("good") + t.count("great") >= t.count("bad") + t.count("awful")
+        else "neg"
+        for t in texts
+    ]
+    return {"text": texts, "label": labels}
+
+
+def save_tiny_checkpoint(folder, dropout=0.1, seed=0):
+    """A 2-layer, hidden-32 BERT saved as a keras-hub preset folder (what
+    `load_backbone` reads, with any dtype policy)."""
+    import keras
+
+    sys.path.insert(0, str(TESTS))
+    from conftest import TINY_VOCABULARY
+
+    from kerabert.backbone import BertBackbone, save_backbone
+    from kerabert.tokenizer import BertTokenizer
+
+    keras.utils.set_random_seed(seed)
+    backbone = BertBackbone(
+        vocabulary_size=len(TINY_VOCABULARY), num_layers=2, num_heads=2, hidden_dim=32,
+        intermediate_dim=64, max_sequence_length=64, dropout=dropout,
+        hidden_activation="gelu",
+    )
+    save_backbone(backbone, BertTokenizer(TINY_VOCABULARY, lowercase=True), folder)
+    return str(folder)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def script_command(options):
+    return [sys.executable, str(Path(__file__).resolve()), json.dumps(options)]
+
+
+def run_script(options, timeout=240, env=None):
+    """Run the training script; return its report (the last output line)."""
+    done = subprocess.run(script_command(options), capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if done.returncode != 0:
+        raise AssertionError(f"training script failed ({done.returncode}):\n"
+                             f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def subprocess_env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def main(options):
+    # Options the training API has no use for: test-only set-up.
+    logical_cpus = options.pop("logical_cpus", 0)
+    compare_strategies = options.pop("compare_strategies", None)
+    sleep_per_batch = options.pop("sleep_per_batch", 0.0)
+    data_size = options.pop("data_size", 64)
+    import tensorflow as tf
+
+    if logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+    import keras
+
+    from kerabert.training import train
+
+    callbacks = []
+    if sleep_per_batch:
+        class Slow(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                time.sleep(sleep_per_batch)
+
+        callbacks.append(Slow())
+    data = tiny_data(data_size)
+    if compare_strategies:
+        out = {}
+        for name in compare_strategies:
+            _, report = train("sentiment", data, strategy=name, verbose=0, **options)
+            out[name] = {"loss": report["history"]["loss"], "replicas": report["replicas"],
+                         "steps": report["steps"]}
+        print(json.dumps(out))
+        return
+    model, report = train("sentiment", data, callbacks=callbacks, verbose=2, **options)
+    report["weights_checksum"] = float(sum(float(abs(w).sum()) for w in model.get_weights()))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

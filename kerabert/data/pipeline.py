@@ -173,7 +173,10 @@ def make_dataset(
     if repeat:
         raw = raw.repeat()
     preprocessor = head.preprocessor(tokenizer, sequence_length)
-    ds = raw.batch(_CHUNK).map(preprocess_fn(preprocessor), num_parallel_calls=tf.data.AUTOTUNE)
+    # ragged_batch: variable-length list fields (words, tags, multi-labels) stay ragged
+    # even when the stream yields them as dense rows (tfds, indexed streams).
+    ds = raw.ragged_batch(_CHUNK).map(preprocess_fn(preprocessor),
+                                      num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.unbatch()
     if length_mode == "bucket":
         ds = ds.bucket_by_sequence_length(

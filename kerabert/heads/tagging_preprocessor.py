@@ -219,6 +219,8 @@ class TaggingPreprocessor(keras.layers.Layer):
         else:
             text = tf.convert_to_tensor(text)
             if text.shape.rank == 2:  # a dense [batch, words] tensor of pre-split words
+                if tags is not None and not isinstance(tags, tf.RaggedTensor):
+                    tags = tf.RaggedTensor.from_tensor(tags)
                 dense, lengths = self._from_words(tf.RaggedTensor.from_tensor(text), tags)
             else:
                 if tags is not None:

@@ -36,6 +36,7 @@ dataset = distribute_dataset(
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -285,3 +286,58 @@ def _flatten_with_paths(structure, prefix=()):
             yield from _flatten_with_paths(value, prefix + (i,))
     else:
         yield prefix, structure
+
+
+@contextlib.contextmanager
+def multi_worker_fit(model, strategy, build_batch):
+    """Let Keras 3 `fit`/`evaluate` run `model` under `MultiWorkerMirroredStrategy`.
+
+    Keras 3.15's TensorFlow trainer has two multi-worker faults this works around,
+    for the duration of the `with` block only:
+
+    - Its logs (loss, metrics: scalars per replica) are averaged over workers with
+      `strategy.reduce("MEAN", value, axis=0)`, which needs a leading axis ("Invalid
+      reduction dimension 0 for input with 0 dimensions"; the reduction is hard-coded,
+      `distribute_reduction_method` is ignored). Here every step returns its logs with
+      a leading axis of 1, so that reduction is the mean over the workers, a scalar.
+    - Its first-call symbolic build averages a whole data batch over workers with
+      `strategy.reduce`, which fails on a nested batch (and would all-reduce token
+      ids). Here the model is built on one local batch instead, and `fit` takes the
+      strategy from the enclosing scope.
+
+    With any other strategy this does nothing.
+
+    Args:
+        model: a compiled `keras.Model` built in `strategy.scope()`.
+        strategy: the strategy it trains under.
+        build_batch: a callable giving one local `(features, targets)` batch (only
+            called under `MultiWorkerMirroredStrategy`).
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield model
+        return
+    import keras
+
+    def with_leading_axis(step):
+        def wrapped(data):
+            return keras.tree.map_structure(lambda v: tf.expand_dims(v, 0), step(data))
+
+        return wrapped
+
+    with strategy.scope():
+        model._symbolic_build(data_batch=build_batch())
+    saved_strategy = model._distribute_strategy
+    instance = vars(model)
+    # The step methods are replaced on this instance only, and restored below.
+    instance["train_step"] = with_leading_axis(model.train_step)
+    instance["test_step"] = with_leading_axis(model.test_step)
+    model._distribute_strategy = None  # skips Keras' own symbolic build
+    model.train_function = model.test_function = None
+    try:
+        with strategy.scope():
+            yield model
+    finally:
+        instance.pop("train_step", None)
+        instance.pop("test_step", None)
+        model._distribute_strategy = saved_strategy
+        model.train_function = model.test_function = None

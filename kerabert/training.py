@@ -507,23 +507,12 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
             patience=early_stopping_patience, restore_best_weights=True))
     all_callbacks.extend(callbacks)
 
-    fit_scope = contextlib.nullcontext()
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Keras' first-fit symbolic build averages a nested batch with strategy.reduce,
-        # which MultiWorkerMirroredStrategy does not accept. Build on one local batch
-        # instead, and let fit find the strategy from the enclosing scope.
-        with strategy.scope():
-            local = dataset_fn(batch_size // strategy.num_replicas_in_sync, None)
-            model._symbolic_build(data_batch=next(iter(local)))
-        model._distribute_strategy = None
-        fit_scope = strategy.scope()
-        # Keras 3.15 averages logged values over workers with reduce(axis=0), which fails
-        # on scalars; log each worker's own values instead (gradients are still summed
-        # over all workers).
-        model.distribute_reduction_method = "first"
+    def local_batch():
+        return next(iter(dataset_fn(batch_size // strategy.num_replicas_in_sync, None)))
+
     started = time.perf_counter()
     try:
-        with fit_scope:
+        with distribute.multi_worker_fit(model, strategy, local_batch):
             history = model.fit(
                 dataset,
                 epochs=epochs,

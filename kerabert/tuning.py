@@ -103,21 +103,25 @@ class TuningResult:
         }
 
 
+def _last_line(message):
+    """The exception line of a traceback keras-tuner recorded."""
+    lines = [line for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no message"
+
+
 def _short(value):
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _make_oracle(kt, tuner, objective, max_trials, max_epochs, seed):
-    objective = kt.Objective(objective, direction="max")
+def _make_oracle(kt, tuner, objective, max_trials, max_epochs, seed, hyperparameters):
+    options = dict(objective=kt.Objective(objective, direction="max"), seed=seed,
+                   hyperparameters=hyperparameters)
     if tuner == "random":
-        return kt.oracles.RandomSearchOracle(objective=objective, max_trials=max_trials,
-                                             seed=seed)
+        return kt.oracles.RandomSearchOracle(max_trials=max_trials, **options)
     if tuner == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(objective=objective,
-                                                     max_trials=max_trials, seed=seed)
+        return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials, **options)
     if tuner == "hyperband":
-        return kt.oracles.HyperbandOracle(objective=objective, max_epochs=max_epochs,
-                                          factor=3, seed=seed)
+        return kt.oracles.HyperbandOracle(max_epochs=max_epochs, factor=3, **options)
     raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
 
 
@@ -145,6 +149,8 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
         read_options, max_train_examples, max_validation_examples: as in `train`.
         verbose: 0 silent, 1 one line per trial, 2 also Keras' per-epoch lines.
         **train_options: fixed `kerabert.train` options (sequence_length, precision...).
+            One the search space also names (`epochs=1`, `batch_size=8`, `dropout=0.1`)
+            is pinned to that value instead of searched.
 
     Returns:
         A `TuningResult`; `.table()` is the results table.
@@ -169,29 +175,46 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
     # from the first trial's scores when not given.
     state = {"best": None, "objective": objective}
     results = []
+    head_config = head.get_config()
 
-    class TaskTuner(kt.engine.base_tuner.BaseTuner):
-        def run_trial(self, trial):
-            hp = trial.hyperparameters
+    class HeadSearchSpace(kt.HyperModel):
+        """The head's search space (plus `lora_rank` in mode "lora"); `build` returns
+        the trial's values as a dict, which `run_trial` trains with."""
+
+        def build(self, hp):
             space = dict(head.search_space(hp))
             if mode == "lora" and "lora_rank" not in space:
                 space["lora_rank"] = hp.Choice("lora_rank", [4, 8, 16])
-            if tuner == "hyperband":
+            if "tuner/epochs" in hp.values:  # Hyperband's epoch budget
                 space["epochs"] = hp.values["tuner/epochs"]
-            head_config = head.get_config()
+            return space
+
+    # A train option that the search space also names is pinned (hp.Fixed), so the
+    # head's `hp.Choice(name, ...)` returns it and the table shows it.
+    pinned = kt.HyperParameters()
+    for name, value in train_options.items():
+        if name in TRAINING_HYPERPARAMETERS or name in head_config:
+            pinned.Fixed(name, value)
+
+    class TaskTuner(kt.engine.base_tuner.BaseTuner):
+        def run_trial(self, trial, *args, **kwargs):  # search()'s verbose comes too
+            hp = trial.hyperparameters
+            space = self.hypermodel.build(hp)
             trial_head = type(head).from_config(
                 {**head_config, **{k: v for k, v in space.items() if k in head_config}})
-            options = {k: v for k, v in space.items() if k in TRAINING_HYPERPARAMETERS}
+            options = {**train_options,
+                       **{k: v for k, v in space.items() if k in TRAINING_HYPERPARAMETERS}}
+            for name in head_config:
+                options.pop(name, None)
             started = time.perf_counter()
-            record = TrialResult(trial.trial_id, "RUNNING",
-                                 {k: v for k, v in hp.values.items()
-                                  if not k.startswith("tuner/")})
+            values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+            record = TrialResult(trial.trial_id, "RUNNING", {**values, **space})
             results.append(record)
             try:
                 model, report = train(
                     trial_head, train_examples, backbone=backbone,
                     validation_data=validation_examples, mode=mode, seed=seed,
-                    verbose=2 if verbose >= 2 else 0, **{**train_options, **options},
+                    verbose=2 if verbose >= 2 else 0, **options,
                 )
                 scores = report["validation"]
                 state["objective"] = state["objective"] or objective_name(head, scores)
@@ -205,6 +228,7 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
                 record.traceback = traceback.format_exc()
                 if verbose:
                     print(f"trial {trial.trial_id} FAILED: {record.error}", flush=True)
+                keras.backend.clear_session()
                 # FailedTrialError: keras-tuner marks the trial failed (no retry).
                 raise kt.errors.FailedTrialError(record.error) from e
             record.status = "COMPLETED"
@@ -224,10 +248,14 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
 
     if overwrite and best_dir.exists():
         shutil.rmtree(best_dir)
-    oracle = _make_oracle(kt, tuner, "score", max_trials, max_epochs, seed)
-    search = TaskTuner(oracle, directory=str(output_dir), project_name="tuner",
-                       overwrite=overwrite)
-    search.search()
+    oracle = _make_oracle(kt, tuner, "score", max_trials, max_epochs, seed, pinned)
+    search = TaskTuner(oracle, hypermodel=HeadSearchSpace(), directory=str(output_dir),
+                       project_name="tuner", overwrite=overwrite)
+    stopped = None
+    try:
+        search.search(verbose=0)  # kerabert prints its own line per trial
+    except RuntimeError as e:  # keras-tuner stops after 3 failed trials in a row
+        stopped = str(e).strip().splitlines()[0]
     result = TuningResult(
         state["objective"] or "score", results,
         str(best_dir / "model.keras") if state["best"] is not None else None,
@@ -239,11 +267,13 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
         if trial.trial_id not in seen and trial.status != "COMPLETED":
             result.trials.append(TrialResult(trial.trial_id, str(trial.status),
                                              dict(trial.hyperparameters.values),
-                                             error=(trial.message or "").strip()[-300:]))
+                                             error=_last_line(trial.message)))
     output_dir.mkdir(parents=True, exist_ok=True)
     with open(output_dir / "results.json", "w", encoding="utf-8") as f:
         json.dump(result.to_dict(), f, indent=2, default=str)
     if result.best is None:
         errors = "; ".join(f"trial {t.trial_id}: {t.error}" for t in result.failed)
         raise RuntimeError(f"every tuning trial failed: {errors or 'no trial ran'}")
+    if stopped and verbose:
+        print(f"search stopped early: {stopped}", flush=True)
     return result

@@ -1,9 +1,11 @@
 """Domain-adaptive pretraining on real text: AG News articles, then AG News classification.
 
-    python benchmarks/pretrain.py corpus                 # AG News train texts -> a corpus folder
-    flock /tmp/kerabert-bench.lock python benchmarks/pretrain.py pretrain --max-steps 120
-    flock /tmp/kerabert-bench.lock python benchmarks/pretrain.py finetune --backbone all-minilm-l6-v2
-    flock /tmp/kerabert-bench.lock python benchmarks/pretrain.py finetune --backbone /tmp/kerabert-pretrain-bench/adapted
+    cd benchmarks
+    python pretrain.py corpus      # AG News train texts -> /tmp/kerabert-pretrain-bench/corpus
+    flock /tmp/kerabert-bench.lock python pretrain.py pretrain --max-steps 80
+    flock /tmp/kerabert-bench.lock python pretrain.py finetune --backbone all-minilm-l6-v2
+    flock /tmp/kerabert-bench.lock python pretrain.py finetune \
+        --backbone /tmp/kerabert-pretrain-bench/adapted
 
 1. `corpus` writes the article texts of ../shared/data/agnews/train.tsv (labels unused)
    as blank-line-separated documents in a temporary folder outside the repository.
@@ -51,7 +53,7 @@ def run_pretrain(work, args):
     _, report = pretrain(
         work / "corpus",
         backbone=args.backbone,
-        output_dir=work / "adapted",
+        output_dir=work / args.output_name,
         sequence_length=args.sequence_length,
         batch_size=args.batch_size,
         epochs=1,
@@ -60,6 +62,7 @@ def run_pretrain(work, args):
         holdout=0.05,
         max_eval_sequences=args.max_eval_sequences,
         whole_word=args.whole_word,
+        head_warmup_steps=args.head_warmup_steps,
         seed=0,
         verbose=2,
     )
@@ -102,6 +105,10 @@ def main():
     parser.add_argument("--max-steps", type=int, default=120, help="pretraining steps")
     parser.add_argument("--max-eval-sequences", type=int, default=200)
     parser.add_argument("--whole-word", action="store_true")
+    parser.add_argument("--head-warmup-steps", type=int, default=0,
+                        help="train the new MLM head alone (frozen backbone) first")
+    parser.add_argument("--output-name", default="adapted",
+                        help="folder name of the adapted backbone inside --work")
     parser.add_argument("--max-train-examples", type=int, default=2000,
                         help="fine-tuning examples")
     args = parser.parse_args()

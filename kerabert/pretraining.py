@@ -56,8 +56,9 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
              batch_size=32, epochs=1, max_steps=None, learning_rate=5e-5, warmup_ratio=0.1,
              weight_decay=0.01, documents="blank_line", holdout=0.05, eval_corpus=None,
              max_eval_sequences=1000, mask_selection_rate=0.15, whole_word=False,
-             next_sentence=False, skip_bad=False, seed=0, jit_compile=False, verbose="auto",
-             callbacks=(), log=print):
+             next_sentence=False, head_warmup_steps=0, head_learning_rate=1e-3,
+             skip_bad=False, seed=0, jit_compile=False, verbose="auto", callbacks=(),
+             log=print):
     """Continue masked-LM (and next-sentence) pretraining of a backbone on plain text.
 
     Args:
@@ -77,6 +78,10 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
         mask_selection_rate: the fraction of tokens (or words) to predict.
         whole_word: mask whole words.
         next_sentence: train next-sentence prediction too (on sentence pairs).
+        head_warmup_steps: first train the head alone, on the frozen backbone, for this
+            many steps (at `head_learning_rate`): a newly initialised head otherwise
+            sends noise into the pretrained encoder during its first steps.
+        head_learning_rate: the peak learning rate of the head warmup.
         skip_bad: skip corpus lines that are not valid UTF-8 (and count them).
         seed: the seed of initialization, masking and shuffling.
         jit_compile: compile steps with XLA.
@@ -164,11 +169,23 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
     if max_steps is not None:
         fit_options = {"epochs": 1, "steps_per_epoch": max_steps}
     started = time.perf_counter()
+    if head_warmup_steps:
+        report["head_warmup"] = _warm_up_head(
+            model, train_raw, evaluation, head_warmup_steps, head_learning_rate,
+            batch_size=batch_size, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+            jit_compile=jit_compile, verbose=verbose, seed=seed,
+            length_mode="bucket" if next_sentence else "dynamic",
+        )
+        log(f"after head warmup: {report['head_warmup']}")
+        compile_task(model, jit_compile=jit_compile, learning_rate=learning_rate,
+                     total_steps=total_steps, warmup_ratio=warmup_ratio,
+                     weight_decay=weight_decay)
     history = model.fit(dataset, callbacks=[ThroughputLogger(batch_size), *callbacks],
                         verbose=verbose, **fit_options)
     seconds = time.perf_counter() - started
     report["train_seconds"] = round(seconds, 1)
-    report["train_rows_per_second"] = round(total_steps * batch_size / seconds, 2)
+    report["train_rows_per_second"] = round(
+        (total_steps + head_warmup_steps) * batch_size / seconds, 2)
     report["history"] = {k: [float(x) for x in v] for k, v in history.history.items()}
     if evaluation is not None:
         report["after"] = evaluate_masked_lm(model, evaluation)
@@ -178,6 +195,29 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
         report["output"] = str(output_dir)
         log(f"adapted backbone written to {output_dir}")
     return model, report
+
+
+def _warm_up_head(model, train_raw, evaluation, steps, learning_rate, *, batch_size,
+                  warmup_ratio, weight_decay, jit_compile, verbose, seed, length_mode):
+    """Train only the head (the backbone frozen) for `steps`; held-out metrics after."""
+    from kerabert.training import compile_task
+
+    model.backbone.trainable = False
+    try:
+        compile_task(model, jit_compile=jit_compile, learning_rate=learning_rate,
+                     total_steps=steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay)
+        dataset = model.make_dataset(train_raw, batch_size=batch_size, training=True,
+                                     shuffle=False, repeat=True, seed=seed,
+                                     length_mode=length_mode)
+        started = time.perf_counter()
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=verbose)
+        result = {"steps": steps, "learning_rate": learning_rate,
+                  "seconds": round(time.perf_counter() - started, 1)}
+    finally:
+        model.backbone.trainable = True
+    if evaluation is not None:
+        result["held_out"] = evaluate_masked_lm(model, evaluation)
+    return result
 
 
 def save_pretrained(model, report, output_dir):

@@ -46,6 +46,7 @@ def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
     status = main([
         "pretrain", "--corpus", str(corpus), "--backbone", str(base), "--output", str(adapted),
         "--sequence-length", "32", "--batch-size", "16", "--max-steps", "30",
+        "--head-warmup-steps", "5",
         "--learning-rate", "3e-3", "--holdout", "0.1", "--max-eval-sequences", "64",
     ])
     assert status == 0
@@ -53,6 +54,7 @@ def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
     report = json.loads(captured.out.strip().splitlines()[-1])
     assert "no masked-LM head" in captured.err and "newly initialised" in captured.err
     assert report["steps"] == 30 and report["eval_rows"] > 0
+    assert report["head_warmup"]["steps"] == 5 and "perplexity" in report["head_warmup"]["held_out"]
     # Held-out masked-token perplexity falls and accuracy rises on this regular text.
     assert report["after"]["perplexity"] < 0.7 * report["before"]["perplexity"]
     assert report["after"]["masked_token_accuracy"] > report["before"]["masked_token_accuracy"]
@@ -103,3 +105,23 @@ def test_masked_lm_with_next_sentence_and_whole_words(tmp_path, tiny_tokenizer):
     assert set(model.output) == {"mlm", "next_sentence"}
     result = model.predict_examples({"text": ["the film was [MASK] ."], "text_pair": ["it was"]})
     assert len(result[0]["masks"]) == 1 and 0.0 <= result[0]["is_next_score"] <= 1.0
+
+
+def test_head_warmup_trains_the_head_alone(tmp_path, tiny_tokenizer):
+    from kerabert.data.corpus import Corpus
+    from kerabert.heads.masked_lm import MaskedLMHead
+    from kerabert.pretraining import _warm_up_head
+    from kerabert.task import Task
+
+    keras.utils.set_random_seed(0)
+    corpus = Corpus(_write_corpus(tmp_path / "corpus", documents=40))
+    model = Task(make_tiny_backbone(), MaskedLMHead(), tiny_tokenizer, 32)
+    backbone_before = [w.numpy().copy() for w in model.backbone.weights]
+    bias_before = model.get_layer("mlm_head")._bias.numpy().copy()
+    _warm_up_head(model, corpus.packed(tiny_tokenizer, 32), None, 3, 1e-2, batch_size=8,
+                  warmup_ratio=0.0, weight_decay=0.0, jit_compile=False, verbose=0, seed=0,
+                  length_mode="dynamic")
+    assert model.backbone.trainable
+    for before, after in zip(backbone_before, model.backbone.weights):
+        np.testing.assert_array_equal(before, after.numpy())
+    assert not np.allclose(bias_before, model.get_layer("mlm_head")._bias.numpy())

@@ -44,6 +44,11 @@ def add_parser(subparsers):
     parser.add_argument("--whole-word", action="store_true", help="mask whole words")
     parser.add_argument("--next-sentence", action="store_true",
                         help="also train next-sentence prediction (on sentence pairs)")
+    parser.add_argument("--head-warmup-steps", type=int, default=0,
+                        help="first train a new MLM head alone on the frozen backbone for N "
+                             "steps (recommended when the checkpoint has no MLM head)")
+    parser.add_argument("--head-learning-rate", type=float, default=1e-3,
+                        help="peak learning rate of the head warmup (default 1e-3)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip (and count) lines that are not valid UTF-8")
     parser.add_argument("--seed", type=int, default=0)
@@ -76,6 +81,8 @@ def run(args):
         mask_selection_rate=args.mask_rate,
         whole_word=args.whole_word,
         next_sentence=args.next_sentence,
+        head_warmup_steps=args.head_warmup_steps,
+        head_learning_rate=args.head_learning_rate,
         skip_bad=args.skip_bad,
         seed=args.seed,
         jit_compile=args.jit,

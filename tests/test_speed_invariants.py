@@ -1,0 +1,83 @@
+"""Cheap invariants the speed of training rests on (no timing here).
+
+- Training batches come from a small, fixed set of lengths (the bucket boundaries), so
+  a jit-compiled step compiles a few shapes once instead of one per batch.
+- Length bucketing is the default for training: a batch holds rows of similar length,
+  so short sentences do not pay for long ones.
+"""
+
+import inspect
+
+import numpy as np
+
+from kerabert.data import pipeline
+from kerabert.heads.classification import SentimentHead
+from kerabert.task import Task
+
+WORDS = "the film is good but the plot was very dull and boring".split()
+
+
+def _examples(count=256, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 60, size=count)  # a mix of short and long sentences
+    texts = [" ".join(rng.choice(WORDS, size=n)) for n in lengths]
+    labels = [str(int(n % 2)) for n in lengths]
+    return {"text": texts, "label": labels}
+
+
+def _row_lengths(features):
+    return features["padding_mask"].numpy().sum(axis=1)
+
+
+def test_training_batches_have_lengths_from_the_bucket_boundaries(tiny_tokenizer):
+    head = SentimentHead(labels=["0", "1"])
+    dataset = pipeline.make_dataset(head, tiny_tokenizer, _examples(), sequence_length=128,
+                                    batch_size=16, training=True, seed=0)
+    boundaries = pipeline.bucket_boundaries(128)
+    shapes = set()
+    for features, targets in dataset:
+        length = features["token_ids"].shape[1]
+        shapes.add(length)
+        assert length in boundaries
+        assert features["segment_ids"].shape[1] == length
+        assert features["padding_mask"].shape[1] == length
+        # Cut to the smallest boundary that holds the longest row.
+        longest = _row_lengths(features).max()
+        assert longest <= length
+        smaller = [b for b in boundaries if b < length]
+        assert not smaller or longest > smaller[-1]
+    assert 1 < len(shapes) <= len(boundaries)
+    # The model sees an unknown length (one trace for every bucket), not 128.
+    assert dataset.element_spec[0]["token_ids"].shape.as_list() == [None, None]
+
+
+def test_bucketing_is_the_default_for_training(tiny_tokenizer):
+    assert inspect.signature(pipeline.make_dataset).parameters["length_mode"].default is None
+    head = SentimentHead(labels=["0", "1"])
+    boundaries = pipeline.bucket_boundaries(128)
+    dataset = pipeline.make_dataset(head, tiny_tokenizer, _examples(), sequence_length=128,
+                                    batch_size=16, training=True, seed=1)
+    for features, _ in dataset:
+        lengths = _row_lengths(features)
+        # Every row of a batch falls in the same bucket (prev boundary, boundary].
+        buckets = np.searchsorted(boundaries, lengths, side="left")
+        assert len(set(buckets.tolist())) == 1, lengths
+
+
+def test_in_order_batches_mix_lengths_without_bucketing(tiny_tokenizer):
+    # The contrast that makes the test above able to fail: "dynamic" keeps order.
+    head = SentimentHead(labels=["0", "1"])
+    boundaries = pipeline.bucket_boundaries(128)
+    dataset = pipeline.make_dataset(head, tiny_tokenizer, _examples(), sequence_length=128,
+                                    batch_size=16, training=True, seed=1, length_mode="dynamic")
+    mixed = [len(set(np.searchsorted(boundaries, _row_lengths(f), side="left").tolist())) > 1
+             for f, _ in dataset]
+    assert any(mixed)
+
+
+def test_task_training_dataset_is_bucketed(tiny_tokenizer, tiny_backbone):
+    model = Task(tiny_backbone, SentimentHead(labels=["0", "1"]), tiny_tokenizer, 64)
+    boundaries = pipeline.bucket_boundaries(64)
+    lengths = {f["token_ids"].shape[1]
+               for f, _ in model.make_dataset(_examples(96), batch_size=16, training=True)}
+    assert lengths <= set(boundaries) and len(lengths) > 1

@@ -126,6 +126,10 @@ def test_resume_after_sigkill_gives_the_same_steps_and_weights(tmp_path):
                "data_size": 48, "learning_rate": 1e-3, "tensorboard": False, "dropout": 0.0}
     killed = tmp_path / "killed"
     metadata = killed / "backup" / "training_metadata.json"
+    # The uninterrupted reference run goes alongside the one to kill (2 cores).
+    whole = subprocess.Popen(
+        script_command({**options, "output_dir": str(tmp_path / "whole")}),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=subprocess_env())
     process = subprocess.Popen(
         script_command({**options, "output_dir": str(killed), "sleep_per_batch": 0.3}),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
@@ -138,15 +142,18 @@ def test_resume_after_sigkill_gives_the_same_steps_and_weights(tmp_path):
         assert process.poll() is None, "the run ended before it could be killed"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+        assert not (killed / "model.keras").exists()
+        resumed = run_script({**options, "output_dir": str(killed), "resume": True},
+                             env=subprocess_env())
+        output, _ = whole.communicate(timeout=120)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == -signal.SIGKILL
-    assert not (killed / "model.keras").exists()
-    resumed = run_script({**options, "output_dir": str(killed), "resume": True},
-                         env=subprocess_env())
-    whole = run_script({**options, "output_dir": str(tmp_path / "whole")}, env=subprocess_env())
+        for p in (process, whole):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert whole.returncode == 0
+    whole = json.loads(output.strip().splitlines()[-1])
     assert resumed["resumed_from_epoch"] >= 1
     assert resumed["epochs_run"] == 4 - resumed["resumed_from_epoch"]
     assert resumed["steps"] == whole["steps"] == 4 * 6

@@ -8,17 +8,12 @@ real `model.fit` call (a callback blocks between rounds), PyTorch in a plain loo
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
 
-from _util import (BATCH_SIZE, LEARNING_RATE, WEIGHT_DECAY, checkpoint_folder, peak_rss_gb,
+from _util import (BATCH_SIZE, say, LEARNING_RATE, WEIGHT_DECAY, checkpoint_folder, peak_rss_gb,
                    sst2_sentences)
-
-
-def say(**message):
-    print("@@ " + json.dumps(message), flush=True)
 
 
 class Rounds:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,3 +133,40 @@ def matmul_peak():
         return float(MATMUL_PEAK_FILE.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def say(**message):
+    """A worker's answer to its parent: one JSON line on stdout."""
+    print("@@ " + json.dumps(message), flush=True)
+
+
+class Worker:
+    """A contender in its own process (its own thread pools and peak RSS), driven by
+    lines on its stdin and answering `say(...)` lines."""
+
+    def __init__(self, name, command, log_dir, env=None):
+        self.name = name
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        self.log = open(Path(log_dir) / f"{name.replace(' ', '_').replace('/', '_')}.log", "w")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+               "PYTHONPATH": str(Path(__file__).resolve().parent), **(env or {})}
+        self.process = subprocess.Popen([sys.executable] + command, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                        env=env)
+
+    def receive(self):
+        for line in self.process.stdout:
+            if line.startswith("@@ "):
+                return json.loads(line[3:])
+        raise RuntimeError(f"{self.name} worker ended early (see {self.log.name})")
+
+    def send(self, command):
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def close(self):
+        """Ask the worker to stop; returns its last message (e.g. its peak RSS)."""
+        self.send("quit")
+        message = self.receive()
+        self.process.wait()
+        return message

@@ -12,22 +12,25 @@ starts from raw strings and includes its tokenization:
 - kerabert exports (`kerabert.export`): SavedModel `serving_default` (raw strings),
   TFLite (tokenizer inside), ONNX Runtime (token ids; kerabert's Python client
   tokenizes).
-Every contender first runs the whole workload once (tracing, XLA compilation of each
-bucket shape), then the contenders take turns for `--repeats` rounds; medians.
+Each contender runs in its own process (its own thread pools: TF's and PyTorch's in
+one process slow each other down), first runs the whole workload once (tracing, XLA
+compilation of each bucket shape), then the contenders take turns for `--repeats`
+rounds; medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _util import (BATCH_SIZE, checkpoint_folder, forward_flops, header, load_average,
-                   matmul_peak, median, sst2_sentences, table)
+from _util import (BATCH_SIZE, Worker, checkpoint_folder, forward_flops, header,
+                   load_average, matmul_peak, median, peak_rss_gb, say, sst2_sentences, table)
 
 LABELS = ["0", "1"]
 
@@ -60,24 +63,43 @@ def build_pytorch():
     return run
 
 
-def build_exports(model, root):
-    import tensorflow as tf
-
+def export_all(root):
+    """Export one model (pretrained backbone, fresh head) in every format under `root`."""
     import kerabert
-    from kerabert.export.client import OnnxModel
-    from kerabert.export.tflite import interpreter
 
-    runners = {}
-    path = kerabert.export(model, "savedmodel", destination=root / "savedmodel")
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    runners["kerabert SavedModel"] = lambda b: signature(text=tf.constant(b))["scores"].numpy()
-    path = kerabert.export(model, "tflite", destination=root / "tflite")
-    runner = interpreter(model_path=path / "model.tflite").get_signature_runner("serving_default")
-    runners["kerabert TFLite"] = lambda b: runner(text=np.array(b, dtype=object))["scores"]
-    path = kerabert.export(model, "onnx", destination=root / "onnx")
-    client = OnnxModel(path)
-    runners["kerabert ONNX Runtime"] = lambda b: client.run(text=b)["logits"]
-    return runners
+    _, model = build_keras()
+    for format in ("savedmodel", "tflite", "onnx"):
+        kerabert.export(model, format, destination=root / format)
+
+
+def build_export(name, root):
+    if name == "kerabert SavedModel":
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(root / "savedmodel")).signatures["serving_default"]
+        return lambda b: signature(text=tf.constant(b))["scores"].numpy()
+    if name == "kerabert TFLite":
+        from kerabert.export.tflite import interpreter
+
+        runner = interpreter(model_path=root / "tflite" / "model.tflite").get_signature_runner(
+            "serving_default")
+        return lambda b: runner(text=np.array(b, dtype=object))["scores"]
+    from kerabert.export.client import OnnxModel
+
+    client = OnnxModel(root / "onnx")
+    return lambda b: client.run(text=b)["logits"]
+
+
+BUILDERS = {
+    "PyTorch inference_mode": lambda root: build_pytorch(),
+    "kerabert Keras (jit off)": lambda root: build_keras()[0],
+    "kerabert Keras (jit on)": lambda root: build_keras(jit_compile=True)[0],
+    "kerabert Keras bf16 (jit off)": lambda root: build_keras("mixed_bfloat16")[0],
+    "kerabert Keras bf16 (jit on)": lambda root: build_keras("mixed_bfloat16", True)[0],
+    "kerabert SavedModel": lambda root: build_export("kerabert SavedModel", root),
+    "kerabert TFLite": lambda root: build_export("kerabert TFLite", root),
+    "kerabert ONNX Runtime": lambda root: build_export("kerabert ONNX Runtime", root),
+}
 
 
 def measure(run, batches, singles):
@@ -93,58 +115,90 @@ def measure(run, batches, singles):
     return throughput, 1000 * float(np.median(latencies))
 
 
+def workload(args):
+    texts, _ = sst2_sentences()
+    sample = random.Random(0).sample(texts, args.batches * BATCH_SIZE + args.singles)
+    batches = [sample[i:i + BATCH_SIZE] for i in range(0, args.batches * BATCH_SIZE, BATCH_SIZE)]
+    return sample, batches, sample[args.batches * BATCH_SIZE:]
+
+
+def serve(args):
+    """Worker: build one contender, warm it up on the whole workload, then measure on
+    each `run` line."""
+    root = Path(args.dir)
+    if args.worker == "export":
+        export_all(root)
+        say(done=True)
+        return
+    _, batches, singles = workload(args)
+    run = BUILDERS[args.worker](root)
+    measure(run, batches, singles)  # warm-up: every shape once
+    say(ready=True)
+    while sys.stdin.readline().strip() == "run":
+        throughput, latency = measure(run, batches, singles)
+        say(throughput=throughput, latency_ms=latency)
+    say(peak_rss_gb=peak_rss_gb())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=8, help="batches of 32 per round")
     parser.add_argument("--singles", type=int, default=20, help="single requests per round")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", default="", help="comma-separated contenders to leave out")
+    parser.add_argument("--contenders", default=",".join(BUILDERS))
+    parser.add_argument("--logs", default="/tmp/kerabert-speed-logs/inference")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        serve(args)
+        return
     start = load_average()
-    texts, _ = sst2_sentences()
-    rng = random.Random(0)
-    sample = rng.sample(texts, args.batches * BATCH_SIZE + args.singles)
-    batches = [sample[i:i + BATCH_SIZE] for i in range(0, args.batches * BATCH_SIZE, BATCH_SIZE)]
-    singles = sample[args.batches * BATCH_SIZE:]
-
-    runners = {"PyTorch inference_mode": build_pytorch()}
-    runners["kerabert Keras (jit off)"], model = build_keras()
-    runners["kerabert Keras (jit on)"], _ = build_keras(jit_compile=True)
-    runners["kerabert Keras bf16 (jit off)"], _ = build_keras("mixed_bfloat16")
-    runners["kerabert Keras bf16 (jit on)"], _ = build_keras("mixed_bfloat16", True)
+    sample, _, _ = workload(args)
+    sizes = ["--batches", str(args.batches), "--singles", str(args.singles)]
     with tempfile.TemporaryDirectory() as tmp:
-        runners.update(build_exports(model, Path(tmp)))
-        skip = set(filter(None, args.skip.split(",")))
-        runners = {k: v for k, v in runners.items() if k not in skip}
-        for run in runners.values():  # warm-up: every shape once
-            measure(run, batches, singles)
-        results = {name: [] for name in runners}
+        Worker("export", [__file__, "--worker", "export", "--dir", tmp], args.logs).close()
+        workers = []
+        for name in args.contenders.split(","):  # built and warmed up one at a time
+            worker = Worker(name, [__file__, "--worker", name, "--dir", tmp] + sizes, args.logs)
+            worker.receive()
+            workers.append(worker)
+        results = {w.name: [] for w in workers}
+        loads = []
         for _ in range(args.repeats):
-            for name, run in runners.items():
-                results[name].append(measure(run, batches, singles))
+            for worker in workers:
+                worker.send("run")
+                answer = worker.receive()
+                results[worker.name].append((answer["throughput"], answer["latency_ms"]))
+            loads.append(load_average())
+        memory = {w.name: w.close()["peak_rss_gb"] for w in workers}
 
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(checkpoint_folder() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
     lengths = [min(len(e.ids), 128) for e in tokenizer.encode_batch(sample)]
     flops = forward_flops(lengths) / len(lengths)
     peak = matmul_peak()
-    reference = median([r[0] for r in results["PyTorch inference_mode"]])
-    reference_ms = median([r[1] for r in results["PyTorch inference_mode"]])
+    first = next(iter(results))
+    reference = median([r[0] for r in results[first]])
+    reference_ms = median([r[1] for r in results[first]])
     rows = []
     for name, values in results.items():
         rate = median([v[0] for v in values])
         latency = median([v[1] for v in values])
         rows.append((name, rate, f"{rate / reference:.2f}x", latency,
-                     f"{reference_ms / latency:.2f}x",
+                     f"{reference_ms / latency:.2f}x", round(memory[name], 2),
                      f"{rate * flops / 1e9 / peak:.1%}" if peak else "-"))
     print(header(f"Inference, raw text in, all-MiniLM-L6-v2, SST-2 sentences (mean "
                  f"{np.mean(lengths):.1f} tokens), {args.batches} batches of {BATCH_SIZE} + "
                  f"{args.singles} single requests per round, {args.repeats} alternating "
-                 "rounds after a warm-up pass", start))
-    print(f"float32 matmul peak: {peak} GFLOP/s\n")
-    print(table(["path", "examples/s, batch 32 (median)", "vs PyTorch", "single request ms "
-                 "(median)", "speed-up vs PyTorch", "fraction of fp32 matmul peak"], rows))
+                 "rounds after a warm-up pass, each contender in its own process", start))
+    print(f"load average after each round: {loads}; float32 matmul peak: {peak} GFLOP/s\n")
+    print(table(["path", "examples/s, batch 32 (median)", f"vs {first}",
+                 "single request ms (median)", f"speed-up vs {first}", "peak RSS GB",
+                 "fraction of fp32 matmul peak"], rows))
 
 
 if __name__ == "__main__":

@@ -22,16 +22,11 @@ real, unpadded SST-2 lengths; at `--fixed`, length 128).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from _util import (BATCH_SIZE, checkpoint_folder, header, load_average, matmul_peak, median,
-                   sst2_sentences, table, training_flops)
+from _util import (BATCH_SIZE, Worker, checkpoint_folder, header, load_average, matmul_peak,
+                   median, sst2_sentences, table, training_flops)
 
-HERE = Path(__file__).resolve().parent
 DEFAULT = ("pytorch", "kerabert", "keras-hub")
 
 
@@ -47,27 +42,6 @@ def useful_flops_per_example(fixed):
     texts, _ = sst2_sentences()
     lengths = [min(len(e.ids), 128) for e in tokenizer.encode_batch(texts)]
     return training_flops(lengths) / len(lengths), sum(lengths) / len(lengths)
-
-
-class Worker:
-    def __init__(self, name, args):
-        command = [sys.executable, __file__, "--worker", name, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup)] + (["--fixed"] if args.fixed else [])
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(HERE)}
-        self.name = name
-        self.log = open(Path(args.logs) / f"{name}{'-fixed' if args.fixed else ''}.log", "w")
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.log, text=True, env=env)
-
-    def receive(self):
-        for line in self.process.stdout:
-            if line.startswith("@@ "):
-                return json.loads(line[3:])
-        raise RuntimeError(f"{self.name} worker ended early (see {self.log.name})")
-
-    def send(self, command):
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
 
 
 def main():
@@ -88,12 +62,13 @@ def main():
         CONTENDERS[args.worker](Rounds(args.warmup, args.steps), args.fixed)
         return
 
-    Path(args.logs).mkdir(parents=True, exist_ok=True)
     start = load_average()
     names = args.contenders.split(",")
     workers = []
     for name in names:  # one at a time: warm-up (tracing, compiling) does not overlap
-        worker = Worker(name, args)
+        command = [__file__, "--worker", name, "--steps", str(args.steps),
+                   "--warmup", str(args.warmup)] + (["--fixed"] if args.fixed else [])
+        worker = Worker(name, command, Path(args.logs) / ("fixed" if args.fixed else "sst2"))
         worker.receive()
         workers.append(worker)
     rates = {name: [] for name in names}
@@ -106,9 +81,7 @@ def main():
         loads.append(load_average())
     memory = {}
     for worker in workers:
-        worker.send("quit")
-        memory[worker.name] = worker.receive()["peak_rss_gb"]
-        worker.process.wait()
+        memory[worker.name] = worker.close()["peak_rss_gb"]
 
     if args.fixed:
         flops, mean_length = useful_flops_per_example(True), 128.0

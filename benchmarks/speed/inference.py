@@ -6,7 +6,8 @@ all-MiniLM-L6-v2 with a 2-label sentiment head (untrained head weights: speed do
 not depend on them), SST-2 training sentences (a seeded random sample). Every path
 starts from raw strings and includes its tokenization:
 - PyTorch: Hugging Face fast tokenizer (dynamic padding) + BertForSequenceClassification
-  under `torch.inference_mode()`;
+  under `torch.inference_mode()`, with `OMP_WAIT_POLICY=PASSIVE` (and once with
+  OpenMP's default spin-waiting, which collapses when the cores are shared);
 - kerabert Keras: `Task.predict_examples` (in-graph tokenizer, batches cut to a length
   bucket, `predict_on_batch`, decode), jit off / on, float32 and mixed_bfloat16;
 - kerabert exports (`kerabert.export`): SavedModel `serving_default` (raw strings),
@@ -75,6 +76,7 @@ def export_all(root):
 def build_export(name, root):
     if name == "kerabert SavedModel":
         import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
 
         signature = tf.saved_model.load(str(root / "savedmodel")).signatures["serving_default"]
         return lambda b: signature(text=tf.constant(b))["scores"].numpy()
@@ -92,6 +94,7 @@ def build_export(name, root):
 
 BUILDERS = {
     "PyTorch inference_mode": lambda root: build_pytorch(),
+    "PyTorch inference_mode, default OpenMP": lambda root: build_pytorch(),
     "kerabert Keras (jit off)": lambda root: build_keras()[0],
     "kerabert Keras (jit on)": lambda root: build_keras(jit_compile=True)[0],
     "kerabert Keras bf16 (jit off)": lambda root: build_keras("mixed_bfloat16")[0],

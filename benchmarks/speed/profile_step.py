@@ -23,11 +23,11 @@ from _util import BATCH_SIZE, header, load_average, median, sst2_sentences, tabl
 
 LENGTHS = (16, 32, 128)
 CONFIGS = {
-    "float32, jit off": {},
-    "float32, jit on": {"jit": True},
-    "mixed_bfloat16, jit off": {"precision": "mixed_bfloat16"},
-    "mixed_bfloat16, jit on": {"precision": "mixed_bfloat16", "jit": True},
-    "float32, jit off, oneDNN off": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
+    "float32 jit off": {},
+    "float32 jit on": {"jit": True},
+    "mixed_bfloat16 jit off": {"precision": "mixed_bfloat16"},
+    "mixed_bfloat16 jit on": {"precision": "mixed_bfloat16", "jit": True},
+    "float32 jit off oneDNN off": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
 }
 
 

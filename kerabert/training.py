@@ -445,11 +445,9 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         model = build_model(head, _load_backbone(backbone, precision),
                             sequence_length=sequence_length, compile=False)
         finetuning.apply_mode(model, mode, lora_rank=lora_rank)
-        rows = len(train_examples)
-        if hasattr(head, "prepare_examples"):  # QA: answers must fit a window; count windows
-            train_examples, rows = head.prepare_examples(
-                train_examples, model.tokenizer, sequence_length,
-                skip_bad=bool(read_options.get("skip_bad")))
+        train_examples, rows = head.prepare_examples(
+            train_examples, model.tokenizer, sequence_length,
+            skip_bad=bool(read_options.get("skip_bad")))
         steps_per_epoch = steps_per_epoch or pipeline.steps_per_epoch(rows, batch_size)
         total_steps = steps_per_epoch * epochs
         compile_task(

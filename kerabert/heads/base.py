@@ -68,6 +68,19 @@ class Head:
     def adapt(self, examples: dict) -> None:
         """Learn what the head needs from training examples (e.g. the label set)."""
 
+    def prepare_examples(self, examples, tokenizer, sequence_length, *, skip_bad=False):
+        """Check training examples against the tokenizer and count model rows.
+
+        Called by `kerabert.train` once the tokenizer is known. A head whose examples
+        can fail only after tokenization (a QA answer that fits no window) raises
+        `DataError` naming the example here, or drops it when `skip_bad`.
+
+        Returns:
+            `(examples, rows)`: the usable examples and how many model rows (features)
+            they make, which sets the number of steps per epoch.
+        """
+        return examples, len(examples)
+
     # -- preprocessing ---------------------------------------------------------------------
     def preprocessor(self, tokenizer, sequence_length):
         """A Keras layer: raw batch `{field: tensor}` -> `(features, targets, weights)`.

@@ -28,7 +28,7 @@ import inspect
 import os
 import warnings
 
-from kerabert.heads.base import CONTRACT_VERSION
+from kerabert.heads.base import CONTRACT_VERSION, Head
 
 GROUP = "kerabert.heads"
 CORE_DISTRIBUTION = "kerabert"
@@ -146,6 +146,8 @@ def check_contract(obj, where):
     """Raise `BrokenHeadError` unless `obj` is a head class this kerabert can use."""
     if not inspect.isclass(obj):
         raise BrokenHeadError(f"{where}: {obj!r} is not a class")
+    if not issubclass(obj, Head):
+        raise BrokenHeadError(f"{where}: {obj.__name__} is not a subclass of kerabert.heads.Head")
     missing = [m for m in _REQUIRED_METHODS if not callable(getattr(obj, m, None))]
     if missing:
         raise BrokenHeadError(f"{where}: {obj.__name__} lacks {', '.join(missing)}")

@@ -8,7 +8,7 @@ vocabulary built in, in seconds on a CPU:
 |----------------|------------------------------------------------------------------------|
 | `contract`     | the class has the contract's methods and this kerabert's contract version; `name`, `fields`, `target_fields` |
 | `config`       | `get_config()` is JSON, holds every constructor argument, and `from_config` rebuilds the same config |
-| `adapt`        | `adapt(examples)` runs; what it learned is in `get_config()`           |
+| `adapt`        | `adapt(examples)` runs; what it learned is in `get_config()`; `prepare_examples` returns `(examples, rows)` |
 | `preprocess`   | the preprocessor returns `(features, targets, weights)` with BERT's inputs `[n, sequence_length]`, int32, valid ids and masks, `extra_inputs`; no targets without target fields |
 | `dataset`      | the tf.data pipeline (graph mode, length bucketing) yields a batch     |
 | `build`        | `kerabert.Task(backbone, head, ...)` builds and compiles with the head's loss and metrics |
@@ -409,6 +409,13 @@ class _Checker:
         self.tokenizer = tiny_tokenizer(_strings(self.examples))
         self.backbone = tiny_backbone(self.tokenizer.vocabulary_size,
                                       max(self.sequence_length, 64))
+        prepare = getattr(self.head, "prepare_examples", None)
+        if callable(prepare):  # kerabert.train calls it once the tokenizer is known
+            result = prepare(self.examples, self.tokenizer, self.sequence_length)
+            if not (isinstance(result, tuple) and len(result) == 2
+                    and isinstance(result[0], dict) and isinstance(result[1], int)):
+                _fail(f"prepare_examples must return (examples, rows), got {result!r:.200}")
+            self.examples = result[0]
 
     def _raw_batch(self, columns):
         from kerabert.data import pipeline

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 # Sub-commands in help order; each module defines `add_parser(subparsers)`.
@@ -36,8 +35,6 @@ def _version():
 
 
 def main(argv=None):
-    # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) hides the output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

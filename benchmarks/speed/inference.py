@@ -94,7 +94,7 @@ def build_export(name, root):
 
 BUILDERS = {
     "PyTorch inference_mode": lambda root: build_pytorch(),
-    "PyTorch inference_mode, default OpenMP": lambda root: build_pytorch(),
+    "PyTorch inference_mode (default OpenMP)": lambda root: build_pytorch(),
     "kerabert Keras (jit off)": lambda root: build_keras()[0],
     "kerabert Keras (jit on)": lambda root: build_keras(jit_compile=True)[0],
     "kerabert Keras bf16 (jit off)": lambda root: build_keras("mixed_bfloat16")[0],

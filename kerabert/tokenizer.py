@@ -163,6 +163,28 @@ class BertTokenizer(keras.layers.Layer):
 
         return tf.cast(ids, tf.int32), original(starts), original(ends)
 
+    def pack(self, segments, sequence_length, **options):
+        """`[CLS] a [SEP] (b [SEP])` from one or two ragged id segments.
+
+        `pack_inputs` with this vocabulary's special tokens, returning the model's
+        `token_ids`, `segment_ids` and `padding_mask` (plus any `aligned` values).
+
+        Example:
+        ```python
+        features = tokenizer.pack([tokenizer(["a film"])], sequence_length=16)
+        ```
+        """
+        features = pack_inputs(
+            segments,
+            sequence_length,
+            cls_id=self.cls_id,
+            sep_id=self.sep_id,
+            pad_id=self.pad_id,
+            **options,
+        )
+        del features["segment_lengths"]
+        return features
+
     def detokenize(self, ids):
         """Ids -> text with word pieces joined (for display and debugging)."""
         tokens = tf.gather(tf.constant(self.vocabulary), ids)

@@ -108,3 +108,11 @@ def test_sst2_ids_equal_hugging_face_tokenizers():
     mismatches = [s for s, a, b in zip(sentences, ours, theirs) if a != b]
     assert mismatches == []
     assert np.mean([len(ids) for ids in ours]) > 5  # real sentences, not empty rows
+
+
+def test_tokenizer_pack_uses_its_special_tokens(tiny_tokenizer):
+    features = tiny_tokenizer.pack([tiny_tokenizer(["good film"]), tiny_tokenizer(["bad"])], 8)
+    assert set(features) == {"token_ids", "segment_ids", "padding_mask"}
+    ids = [tiny_tokenizer.token_to_id(t) for t in ("[CLS]", "good", "film", "[SEP]", "bad", "[SEP]")]
+    assert features["token_ids"].numpy()[0].tolist() == ids + [tiny_tokenizer.pad_id] * 2
+    assert features["segment_ids"].numpy()[0].tolist() == [0, 0, 0, 0, 1, 1, 0, 0]

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from kerabert.data.tables import read_table
 from kerabert.heads.base import Head
-from kerabert.tokenizer import pack_inputs
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "question", "review", "content")
 PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
@@ -68,14 +67,7 @@ class ClassificationPreprocessor(keras.layers.Layer):
         segments = [self.tokenizer(batch["text"])]
         if self.text_pair:
             segments.append(self.tokenizer(batch["text_pair"]))
-        features = pack_inputs(
-            segments,
-            self.sequence_length,
-            cls_id=self.tokenizer.cls_id,
-            sep_id=self.tokenizer.sep_id,
-            pad_id=self.tokenizer.pad_id,
-        )
-        del features["segment_lengths"]
+        features = self.tokenizer.pack(segments, self.sequence_length)
         if "label" not in batch:
             return features, None, None
         if not self.labels:

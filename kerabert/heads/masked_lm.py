@@ -31,7 +31,6 @@ from kerabert.heads.masked_lm_weights import (
     read_head_weights,
     write_head_weights,
 )
-from kerabert.tokenizer import pack_inputs
 
 MLM_OUTPUT = "mlm"
 NSP_OUTPUT = "next_sentence"
@@ -197,14 +196,7 @@ class MaskedLMPreprocessor(keras.layers.Layer):
             segments = [self._tokenize(batch["text"])]
             if "text_pair" in batch:
                 segments.append(self._tokenize(batch["text_pair"]))
-            features = pack_inputs(
-                segments,
-                self.sequence_length,
-                cls_id=self.tokenizer.cls_id,
-                sep_id=self.tokenizer.sep_id,
-                pad_id=self.tokenizer.pad_id,
-            )
-            del features["segment_lengths"]
+            features = self.tokenizer.pack(segments, self.sequence_length)
         training = "token_ids" in batch or "next_sentence" in batch
         if not training:
             features["mask_positions"] = self._query_positions(features["token_ids"])

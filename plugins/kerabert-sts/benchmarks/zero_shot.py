@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 import kerabert
-from kerabert.tokenizer import pack_inputs
 from kerabert_sts import SentenceSimilarityHead, pearson, spearman
 
 
@@ -26,8 +25,7 @@ def embed(backbone, tokenizer, texts, sequence_length=64, batch_size=64):
     vectors = []
     for start in range(0, len(texts), batch_size):
         batch = tf.constant(texts[start : start + batch_size])
-        features = pack_inputs([tokenizer(batch)], sequence_length, cls_id=tokenizer.cls_id,
-                               sep_id=tokenizer.sep_id, pad_id=tokenizer.pad_id)
+        features = tokenizer.pack([tokenizer(batch)], sequence_length)
         inputs = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")}
         tokens = backbone(inputs)["sequence_output"]
         mask = tf.cast(inputs["padding_mask"], tf.float32)[:, :, tf.newaxis]

@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from kerabert.data import DataError, read_table
 from kerabert.heads import Head
-from kerabert.tokenizer import pack_inputs
 
 from kerabert_sts.correlation import pearson, spearman
 
@@ -50,14 +49,10 @@ class SimilarityPreprocessor(keras.layers.Layer):
         self.score_range = tuple(score_range) if score_range else None
 
     def call(self, batch):
-        features = pack_inputs(
+        features = self.tokenizer.pack(
             [self.tokenizer(batch["text"]), self.tokenizer(batch["text_pair"])],
             self.sequence_length,
-            cls_id=self.tokenizer.cls_id,
-            sep_id=self.tokenizer.sep_id,
-            pad_id=self.tokenizer.pad_id,
         )
-        del features["segment_lengths"]
         if "score" not in batch:
             return features, None, None
         if not self.score_range:

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from kerabert.data.tables import read_table
 from kerabert.heads.base import Head
+from kerabert.heads.layers import dropout_logits
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "question", "review", "content")
 PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
@@ -178,15 +179,8 @@ class TextClassificationHead(Head):
 
     # -- layers ----------------------------------------------------------------------------
     def build_outputs(self, backbone_outputs, inputs):
-        x = keras.layers.Dropout(self.dropout, name="classifier_dropout")(
-            backbone_outputs["pooled_output"]
-        )
-        return keras.layers.Dense(
-            self.num_labels,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype="float32",  # logits stay float32 under mixed precision
-            name="logits",
-        )(x)
+        return dropout_logits(backbone_outputs["pooled_output"], self.num_labels,
+                              self.dropout, "classifier_dropout")
 
     def loss(self):
         if self.multi_label:

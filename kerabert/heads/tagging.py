@@ -20,6 +20,7 @@ import tensorflow as tf
 from kerabert.data.conll import (check_scheme, labels_for, read_tagged, split_tag,
                                  tag_spans)
 from kerabert.heads.base import Head
+from kerabert.heads.layers import dropout_logits
 from kerabert.heads.tagging_preprocessor import TaggingPreprocessor
 from kerabert.metrics.entities import entity_scores
 
@@ -191,15 +192,8 @@ class TokenClassificationHead(Head):
 
     # -- layers ----------------------------------------------------------------------------
     def build_outputs(self, backbone_outputs, inputs):
-        x = keras.layers.Dropout(self.dropout, name="tagger_dropout")(
-            backbone_outputs["sequence_output"]
-        )
-        return keras.layers.Dense(
-            self.num_labels,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype="float32",  # logits stay float32 under mixed precision
-            name="logits",
-        )(x)
+        return dropout_logits(backbone_outputs["sequence_output"], self.num_labels,
+                              self.dropout, "tagger_dropout")
 
     def loss(self):
         # Unlabelled positions carry target -1 and weight 0; the mean is over labels.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 NO_ANSWER = {"answer": "", "start": -1, "end": -1}
 _NEG = -1e30
@@ -152,11 +153,13 @@ def decode_answers_in_graph(start_logits, end_logits, features, *, max_answer_le
     offset_ends = features["offset_ends"][:, :length]
     context = offset_starts >= 0
     can_start = context & (features["max_context"][:, :length] > 0)
-    i = tf.range(length)[:, tf.newaxis]
-    j = tf.range(length)[tf.newaxis, :]
+    # tf.expand_dims, not `[:, tf.newaxis]`: TFLite has no kernel for new-axis slices.
+    i = tf.expand_dims(tf.range(length), 1)
+    j = tf.expand_dims(tf.range(length), 0)
     shape_ok = (j >= i) & (j - i < max_answer_length)
-    valid = can_start[:, :, tf.newaxis] & context[:, tf.newaxis, :] & shape_ok[tf.newaxis]
-    scores = start_logits[:, :, tf.newaxis] + end_logits[:, tf.newaxis, :]
+    valid = (tf.expand_dims(can_start, 2) & tf.expand_dims(context, 1)
+             & tf.expand_dims(shape_ok, 0))
+    scores = tf.expand_dims(start_logits, 2) + tf.expand_dims(end_logits, 1)
     scores = tf.where(valid, scores, _NEG)
     flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
     top = tf.argmax(flat, axis=1, output_type=tf.int32)
@@ -185,5 +188,31 @@ def decode_answers_in_graph(start_logits, end_logits, features, *, max_answer_le
         end = tf.where(empty, -1, end)
         score = tf.where(empty, null, best)
     contexts = tf.gather(features["context"], chosen)
-    answer = tf.strings.substr(contexts, tf.maximum(start, 0), end - start, unit="UTF8_CHAR")
-    return {"answer": answer, "score": score, "start": start, "end": end}
+    return {"answer": char_substrings(contexts, start, end), "score": score, "start": start,
+            "end": end}
+
+
+def char_substrings(strings, starts, ends):
+    """`strings[k][starts[k]:ends[k]]` in characters, `""` where `starts[k] < 0`.
+
+    Built from tensorflow-text's byte splitter (which has TFLite kernels) rather than
+    `tf.strings.substr` (which has none), so the same graph converts to TFLite.
+    """
+    data = tf_text.ByteSplitter().split(strings)
+    data = tf.cast(data, tf.int32).to_tensor(default_value=-1)
+    # Inclusive count of characters up to each byte; a character starts at every byte
+    # that is not a UTF-8 continuation byte (10xxxxxx); padding (-1) starts none.
+    lead = tf.where((data >= 0) & ((data < 0x80) | (data >= 0xC0)), 1, 0)
+    chars_through = tf.cumsum(lead, axis=1)
+    real = tf.where(data >= 0, 1, 0)
+
+    def byte_offset(chars):  # bytes of the first `chars` characters
+        within = tf.where(chars_through <= tf.expand_dims(chars, 1), real, 0)
+        return tf.reduce_sum(within, axis=1)
+
+    found = starts >= 0
+    byte_starts = tf.where(found, byte_offset(tf.maximum(starts, 0)), 0)
+    byte_ends = tf.where(found, byte_offset(tf.maximum(ends, 0)), 0)
+    pieces = tf_text.ByteSplitter().split_by_offsets(
+        strings, tf.expand_dims(byte_starts, 1), tf.expand_dims(byte_ends, 1))
+    return pieces.flat_values  # one piece per row

@@ -7,12 +7,12 @@ import pytest
 import tensorflow as tf
 
 import kerabert
-from kerabert.export import ExportError
 from tests.export.helpers import tiny_task
 
 NER_TEXTS = ["john smith is in paris", "the film"]
-QA_INPUTS = {"question": ["who is in paris ?", "what film ?"],
-             "context": ["john smith is in paris . the film was good", "the film was good"]}
+QA_INPUTS = {"question": ["who is in paris ?", "what film ?", "où ?"],
+             "context": ["john smith is in paris . the film was good", "the film was good",
+                         "café à paris é"]}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def qa(tmp_path_factory):
     model = tiny_task(QuestionAnsweringHead(allow_no_answer=False))
     root = tmp_path_factory.mktemp("qa")
     return model, {f: kerabert.export(model, f, root=root, name="qa")
-                   for f in ("savedmodel", "onnx")}
+                   for f in ("savedmodel", "tflite", "onnx")}
 
 
 def _check_ner(model, out):
@@ -96,10 +96,15 @@ def test_qa_onnx_matches_keras(qa):
     np.testing.assert_allclose(logits, model.predict_on_batch(features), atol=1e-4)
 
 
-def test_qa_tflite_is_refused_with_the_op_named(qa, tmp_path):
-    # Known gap: span decoding still uses ops without TFLite kernels (a StridedSlice with
-    # new axes, tf.strings.substr); the export must fail clearly and leave nothing.
-    model, _ = qa
-    with pytest.raises(ExportError, match="does not run with builtins \\+ tensorflow-text"):
-        kerabert.export(model, "tflite", root=tmp_path, name="qa")
-    assert list((tmp_path / "qa").iterdir()) == []
+def test_qa_tflite_answers_like_keras(qa):
+    from kerabert.export.tflite import interpreter
+
+    model, paths = qa
+    expected = model.predict_examples(QA_INPUTS)
+    runner = interpreter(model_path=paths["tflite"] / "model.tflite").get_signature_runner(
+        "serving_default")
+    out = runner(**{k: np.array(v, dtype=object) for k, v in QA_INPUTS.items()})
+    assert [a.decode() for a in out["answer"]] == [e["answer"] for e in expected]
+    assert out["start"].tolist() == [e["start"] for e in expected]
+    assert out["end"].tolist() == [e["end"] for e in expected]
+    np.testing.assert_allclose(out["score"], [e["score"] for e in expected], atol=1e-4)

@@ -37,6 +37,12 @@ def examples_to_dataset(examples, fields=None):
 
     Lists of lists (tokens, multi-labels) become ragged rows.
     """
+    return tf.data.Dataset.from_tensor_slices(examples_to_tensors(examples, fields))
+
+
+def examples_to_tensors(examples, fields=None):
+    """Columns `{field: list}` -> `{field: tensor}` with one row per example (lists of
+    lists become ragged tensors)."""
     fields = list(examples) if fields is None else [f for f in fields if f in examples]
     tensors = {}
     for field in fields:
@@ -45,7 +51,7 @@ def examples_to_dataset(examples, fields=None):
             tensors[field] = tf.ragged.constant(values, dtype=_dtype(values, nested=True))
         else:
             tensors[field] = tf.constant(values, dtype=_dtype(values))
-    return tf.data.Dataset.from_tensor_slices(tensors)
+    return tensors
 
 
 def _dtype(values, nested=False):

@@ -11,7 +11,7 @@ from ai_edge_litert.interpreter import InterpreterWithCustomOps
 
 interpreter = InterpreterWithCustomOps(
     custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
-    model_path="model.tflite")
+    model_path="model.tflite", num_threads=2)  # LiteRT uses one thread unless told
 runner = interpreter.get_signature_runner("serving_default")
 runner(text=np.array(["A fine film."], dtype=object))
 ```
@@ -21,6 +21,7 @@ runner(text=np.array(["A fine film."], dtype=object))
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 import numpy as np
@@ -52,8 +53,23 @@ def convert(model, *, quantize=None):
         return converter.convert()
 
 
-def interpreter(model_content=None, model_path=None):
-    """A LiteRT interpreter with tensorflow-text's TFLite kernels registered."""
+def usable_cores():
+    """The CPU cores this process may run on (its affinity mask, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def interpreter(model_content=None, model_path=None, num_threads=None):
+    """A LiteRT interpreter with tensorflow-text's TFLite kernels registered.
+
+    Args:
+        model_content, model_path: the `.tflite` bytes or file.
+        num_threads: CPU threads for the kernels (XNNPACK). Default: every usable
+            core. LiteRT's own default is a single thread, which measured 1.8x
+            slower at batch 32 on the 2-core benchmark machine (BENCHMARKS.md).
+    """
     import tensorflow_text
 
     try:
@@ -64,6 +80,7 @@ def interpreter(model_content=None, model_path=None):
         custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
         model_content=model_content,
         model_path=None if model_path is None else str(model_path),
+        num_threads=usable_cores() if num_threads is None else num_threads,
     )
 
 

@@ -80,8 +80,8 @@ class Task(keras.Model):
         if missing:
             raise ValueError(f"head {self.head.name!r} needs field(s) {missing}")
         columns = {f: list(examples[f]) for f in self.head.fields}
-        predict_batch = self._predict_function()
         tensors = pipeline.examples_to_tensors(columns)
+        predict_batch = self._predict_function(tensors)
         results = []
         size = len(columns[self.head.fields[0]])
         for start in range(0, size, batch_size):
@@ -93,7 +93,7 @@ class Task(keras.Model):
             results.extend(self.head.decode(outputs, features_np, raw))
         return results
 
-    def _predict_function(self):
+    def _predict_function(self, example_tensors=None):
         """Raw batch -> `(trimmed features, outputs)`, traced once and kept between calls
         (tracing anew on every call cost ~230 ms per `predict_examples` call).
 
@@ -131,6 +131,11 @@ class Task(keras.Model):
             cache = (key, function)
             # Not a Keras-tracked attribute: the preprocessor is no part of the model.
             object.__setattr__(self, "_predict_cache", cache)
+        if example_tensors is not None and not self.jit_compile:
+            # Trace for any batch size and length up front (a no-op once traced), so
+            # a second call with another shape does not trace again.
+            cache[1].get_concrete_function(
+                {f: _any_batch_spec(t) for f, t in example_tensors.items()})
         return cache[1]
 
     def evaluate_examples(self, examples, *, batch_size=32):
@@ -156,6 +161,15 @@ class Task(keras.Model):
         config["backbone"] = keras.layers.deserialize(config["backbone"])
         config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
         return cls(**config)
+
+
+def _any_batch_spec(tensor):
+    """The type of `tensor` with every dimension unknown (ragged rows stay ragged)."""
+    if isinstance(tensor, tf.RaggedTensor):
+        return tf.RaggedTensorSpec([None] * tensor.shape.rank, tensor.dtype,
+                                   ragged_rank=tensor.ragged_rank,
+                                   row_splits_dtype=tensor.row_splits.dtype)
+    return tf.TensorSpec([None] * tensor.shape.rank, tensor.dtype)
 
 
 def resolve_head(head, **options):

@@ -81,3 +81,19 @@ def test_task_training_dataset_is_bucketed(tiny_tokenizer, tiny_backbone):
     lengths = {f["token_ids"].shape[1]
                for f, _ in model.make_dataset(_examples(96), batch_size=16, training=True)}
     assert lengths <= set(boundaries) and len(lengths) > 1
+
+
+def test_predict_examples_traces_once_for_any_batch_and_length(tiny_tokenizer, tiny_backbone):
+    # One traced tokenize+forward graph serves every later call: batch sizes and
+    # sentence lengths change nothing (tracing costs ~100x a short batch).
+    model = Task(tiny_backbone, SentimentHead(labels=["0", "1"]), tiny_tokenizer, 64)
+    model.compile(jit_compile=False)
+    model.predict_examples({"text": _examples(8)["text"]}, batch_size=4)
+    function = model._predict_function()
+    traced = function.experimental_get_tracing_count()
+    for count, seed, batch_size in ((40, 1, 16), (3, 2, 32), (17, 3, 5)):
+        predictions = model.predict_examples({"text": _examples(count, seed)["text"]},
+                                             batch_size=batch_size)
+        assert len(predictions) == count
+    assert model._predict_function() is function
+    assert function.experimental_get_tracing_count() == traced

@@ -143,7 +143,7 @@ def run_torch(rounds, fixed, bf16=False):
 CONTENDERS = {
     "pytorch": lambda r, fixed: run_torch(r, fixed),
     "pytorch-bf16": lambda r, fixed: run_torch(r, fixed, bf16=True),
-    "pytorch default openmp": lambda r, fixed: run_torch(r, fixed),
+    "pytorch passive openmp": lambda r, fixed: run_torch(r, fixed),
     "keras-hub": run_keras_hub,
     "kerabert": lambda r, fixed: run_kerabert(r, fixed),
     "kerabert-xla": lambda r, fixed: run_kerabert(r, fixed, jit_compile=True),

@@ -3,16 +3,20 @@
     flock /tmp/kerabert-bench.lock python benchmarks/speed/inference.py
 
 all-MiniLM-L6-v2 with a 2-label sentiment head (untrained head weights: speed does
-not depend on them), SST-2 training sentences (a seeded random sample). Every path
-starts from raw strings and includes its tokenization:
-- PyTorch: Hugging Face fast tokenizer (dynamic padding) + BertForSequenceClassification
-  under `torch.inference_mode()`, with `OMP_WAIT_POLICY=PASSIVE` (and once with
-  OpenMP's default spin-waiting, which collapses when the cores are shared);
+not depend on them; for the int8 exports' agreement with float32 on a trained model
+see benchmarks/export.py), SST-2 training sentences (a seeded random sample). Every
+path starts from raw strings and includes its tokenization:
+- PyTorch (the reference): Hugging Face fast tokenizer (dynamic padding) +
+  BertForSequenceClassification under `torch.inference_mode()`, OpenMP's default
+  waiting; also with `OMP_WAIT_POLICY=PASSIVE`, and with PyTorch's own dynamic int8
+  quantization (`torch.ao.quantization.quantize_dynamic` on every Linear), the peer
+  of kerabert's int8 exports;
 - kerabert Keras: `Task.predict_examples` (in-graph tokenizer, batches cut to a length
   bucket, `predict_on_batch`, decode), jit off / on, float32 and mixed_bfloat16;
 - kerabert exports (`kerabert.export`): SavedModel `serving_default` (raw strings),
-  TFLite (tokenizer inside), ONNX Runtime (token ids; kerabert's Python client
-  tokenizes).
+  TFLite float32 and int8 (tokenizer inside; `kerabert.export.tflite.interpreter`,
+  one thread per core), ONNX Runtime float32 and int8 (token ids; kerabert's Python
+  client tokenizes).
 Each contender runs in its own process (its own thread pools: TF's and PyTorch's in
 one process slow each other down), first runs the whole workload once (tracing, XLA
 compilation of each bucket shape), then the contenders take turns for `--repeats`
@@ -47,13 +51,16 @@ def build_keras(precision="float32", jit_compile=False):
     return lambda texts: model.predict_examples({"text": texts}, batch_size=BATCH_SIZE), model
 
 
-def build_pytorch():
+def build_pytorch(int8=False):
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     folder = checkpoint_folder()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = BertForSequenceClassification.from_pretrained(folder, num_labels=2).eval()
+    if int8:
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
+                                                       dtype=torch.qint8)
 
     def run(texts):
         with torch.inference_mode():
@@ -64,44 +71,54 @@ def build_pytorch():
     return run
 
 
+EXPORTS = {"savedmodel": ("savedmodel", None), "tflite": ("tflite", None),
+           "tflite-int8": ("tflite", "int8"), "onnx": ("onnx", None),
+           "onnx-int8": ("onnx", "int8")}
+
+
 def export_all(root):
     """Export one model (pretrained backbone, fresh head) in every format under `root`."""
     import kerabert
 
     _, model = build_keras()
-    for format in ("savedmodel", "tflite", "onnx"):
-        kerabert.export(model, format, destination=root / format)
+    for folder, (format, quantize) in EXPORTS.items():
+        kerabert.export(model, format, destination=root / folder, quantize=quantize)
 
 
-def build_export(name, root):
-    if name == "kerabert SavedModel":
+def build_export(folder, root, num_threads=None):
+    if folder == "savedmodel":
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
 
-        signature = tf.saved_model.load(str(root / "savedmodel")).signatures["serving_default"]
+        signature = tf.saved_model.load(str(root / folder)).signatures["serving_default"]
         return lambda b: signature(text=tf.constant(b))["scores"].numpy()
-    if name == "kerabert TFLite":
+    if folder.startswith("tflite"):
         from kerabert.export.tflite import interpreter
 
-        runner = interpreter(model_path=root / "tflite" / "model.tflite").get_signature_runner(
-            "serving_default")
+        runner = interpreter(model_path=root / folder / "model.tflite",
+                             num_threads=num_threads).get_signature_runner("serving_default")
         return lambda b: runner(text=np.array(b, dtype=object))["scores"]
     from kerabert.export.client import OnnxModel
 
-    client = OnnxModel(root / "onnx")
+    client = OnnxModel(root / folder)
     return lambda b: client.run(text=b)["logits"]
 
 
 BUILDERS = {
     "PyTorch inference_mode": lambda root: build_pytorch(),
-    "PyTorch inference_mode (default OpenMP)": lambda root: build_pytorch(),
+    "PyTorch inference_mode (OMP passive)": lambda root: build_pytorch(),
+    "PyTorch int8 (quantize_dynamic)": lambda root: build_pytorch(int8=True),
     "kerabert Keras (jit off)": lambda root: build_keras()[0],
     "kerabert Keras (jit on)": lambda root: build_keras(jit_compile=True)[0],
     "kerabert Keras bf16 (jit off)": lambda root: build_keras("mixed_bfloat16")[0],
     "kerabert Keras bf16 (jit on)": lambda root: build_keras("mixed_bfloat16", True)[0],
-    "kerabert SavedModel": lambda root: build_export("kerabert SavedModel", root),
-    "kerabert TFLite": lambda root: build_export("kerabert TFLite", root),
-    "kerabert ONNX Runtime": lambda root: build_export("kerabert ONNX Runtime", root),
+    "kerabert SavedModel": lambda root: build_export("savedmodel", root),
+    "kerabert TFLite float32": lambda root: build_export("tflite", root),
+    "kerabert TFLite int8": lambda root: build_export("tflite-int8", root),
+    "kerabert TFLite int8 (1 thread: LiteRT default)":
+        lambda root: build_export("tflite-int8", root, num_threads=1),
+    "kerabert ONNX Runtime float32": lambda root: build_export("onnx", root),
+    "kerabert ONNX Runtime int8": lambda root: build_export("onnx-int8", root),
 }
 
 

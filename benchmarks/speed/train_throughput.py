@@ -7,7 +7,8 @@ all-MiniLM-L6-v2, SST-2 training sentences (../shared/data/sst2/train.tsv), batc
 AdamW (lr 5e-5 constant, weight decay 0.01 except bias/LayerNorm, eps 1e-6, global
 gradient-norm clipping 1.0) in every contender. Lengths: realistic by default
 (kerabert: its `make_dataset` length bucketing; PyTorch: dynamic padding to each
-batch's longest sentence, random order, `OMP_WAIT_POLICY=PASSIVE` (see
+batch's longest sentence, random order, OpenMP's default waiting (a
+"pytorch passive openmp" contender sets `OMP_WAIT_POLICY=PASSIVE`, see
 `_util.torch_env`); keras-hub: its preprocessor, which pads every
 batch to `sequence_length` 128), or every batch padded to 128 with `--fixed`.
 
@@ -49,7 +50,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contenders", default=",".join(DEFAULT),
                         help="comma-separated, from: pytorch, pytorch-bf16, "
-                             "'pytorch default openmp', keras-hub, "
+                             "'pytorch passive openmp', keras-hub, "
                              "kerabert, kerabert-xla, kerabert-bf16, kerabert-bf16-xla")
     parser.add_argument("--fixed", action="store_true", help="pad every batch to 128")
     parser.add_argument("--steps", type=int, default=10, help="measured steps per round")

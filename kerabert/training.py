@@ -439,6 +439,11 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
             f"{Path(output_dir) / BACKUP_FOLDER}: an interrupted run's backup is there; "
             "resume it (resume=True, --resume) or delete the folder"
         )
+    if initial_epoch is not None and not chief:
+        # Every worker must restore the same state: the chief's backup (BackupAndRestore
+        # reads only its own folder, here a new scratch folder). The chief cannot
+        # rewrite it before this worker joins the first epoch's collectives.
+        shutil.copytree(Path(output_dir) / BACKUP_FOLDER, work_dir / BACKUP_FOLDER)
     initial_epoch = initial_epoch or 0
 
     with precision_policy(precision), strategy.scope():

@@ -80,6 +80,8 @@ class Task(keras.Model):
         if missing:
             raise ValueError(f"head {self.head.name!r} needs field(s) {missing}")
         columns = {f: list(examples[f]) for f in self.head.fields}
+        if not columns[self.head.fields[0]]:
+            return []
         tensors = pipeline.examples_to_tensors(columns)
         predict_batch = self._predict_function(tensors)
         results = []

@@ -95,5 +95,6 @@ def test_predict_examples_traces_once_for_any_batch_and_length(tiny_tokenizer, t
         predictions = model.predict_examples({"text": _examples(count, seed)["text"]},
                                              batch_size=batch_size)
         assert len(predictions) == count
+    assert model.predict_examples({"text": []}) == []
     assert model._predict_function() is function
     assert function.experimental_get_tracing_count() == traced

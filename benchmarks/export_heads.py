@@ -151,6 +151,19 @@ def _onnx_runners(model, head_name, root, to_predictions):
     return runners
 
 
+RAW_TEXT_FORMATS = (("savedmodel", "savedmodel", None), ("tflite", "tflite", None),
+                    ("tflite int8", "tflite", "int8"))
+
+
+def _runners(model, head_name, root, args, keras_path, keras_run, from_outputs, from_decode):
+    """Keras (the reference), every raw-text export and, unless `--no-onnx`, ONNX."""
+    runners = {"keras": (Path(keras_path), keras_run, None)}
+    runners.update(_export_runners(model, head_name, root, RAW_TEXT_FORMATS, from_outputs))
+    if not args.no_onnx:
+        runners.update(_onnx_runners(model, head_name, root, from_decode))
+    return runners
+
+
 # -- NER ---------------------------------------------------------------------------------
 def _word_starts(text, words):
     """Character offsets of `decode`'s words (slices of `text`, in order)."""
@@ -234,12 +247,8 @@ def bench_ner(args, root):
         return _ner_from_decode(model.predict_examples(batch, batch_size=BATCH), batch)
 
     reference, timing = _measure(keras_run, columns, single, args.single)
-    runners = {"keras": (Path(args.ner), keras_run, None)}
-    runners.update(_export_runners(model, "ner", root, (
-        ("savedmodel", "savedmodel", None), ("tflite", "tflite", None),
-        ("tflite int8", "tflite", "int8")), _ner_from_outputs))
-    if not args.no_onnx:
-        runners.update(_onnx_runners(model, "ner", root, _ner_from_decode))
+    runners = _runners(model, "ner", root, args, args.ner, keras_run, _ner_from_outputs,
+                       _ner_from_decode)
     for key, (path, run, export_seconds) in runners.items():
         if key == "keras":
             predictions = reference
@@ -292,12 +301,8 @@ def bench_qa(args, root):
         return _qa_from_decode(model.predict_examples(batch, batch_size=BATCH), batch)
 
     reference, timing = _measure(keras_run, columns, single, args.single)
-    runners = {"keras": (Path(args.qa), keras_run, None)}
-    runners.update(_export_runners(model, "qa", root, (
-        ("savedmodel", "savedmodel", None), ("tflite", "tflite", None),
-        ("tflite int8", "tflite", "int8")), _qa_from_outputs))
-    if not args.no_onnx:
-        runners.update(_onnx_runners(model, "qa", root, _qa_from_decode))
+    runners = _runners(model, "qa", root, args, args.qa, keras_run, _qa_from_outputs,
+                       _qa_from_decode)
     rows = {}
     for key, (path, run, export_seconds) in runners.items():
         if key == "keras":
@@ -333,7 +338,7 @@ NAMES = {
     "tflite": "TFLite float32, raw text",
     "tflite int8": "TFLite int8 (dynamic range), raw text",
     "onnx": "ONNX float32 + `head.decode`",
-    "onnx int8": "ONNX int8 (onnxruntime dynamic) + `head.decode`",
+    "onnx int8": "ONNX int8 (per-channel weights, per-row activations) + `head.decode`",
 }
 
 

@@ -409,13 +409,12 @@ class _Checker:
         self.tokenizer = tiny_tokenizer(_strings(self.examples))
         self.backbone = tiny_backbone(self.tokenizer.vocabulary_size,
                                       max(self.sequence_length, 64))
-        prepare = getattr(self.head, "prepare_examples", None)
-        if callable(prepare):  # kerabert.train calls it once the tokenizer is known
-            result = prepare(self.examples, self.tokenizer, self.sequence_length)
-            if not (isinstance(result, tuple) and len(result) == 2
-                    and isinstance(result[0], dict) and isinstance(result[1], int)):
-                _fail(f"prepare_examples must return (examples, rows), got {result!r:.200}")
-            self.examples = result[0]
+        # kerabert.train calls it once the tokenizer is known.
+        result = self.head.prepare_examples(self.examples, self.tokenizer, self.sequence_length)
+        if not (isinstance(result, tuple) and len(result) == 2
+                and isinstance(result[0], dict) and isinstance(result[1], int)):
+            _fail(f"prepare_examples must return (examples, rows), got {result!r:.200}")
+        self.examples = result[0]
 
     def _raw_batch(self, columns):
         from kerabert.data import pipeline

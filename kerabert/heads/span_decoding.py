@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
+
+from kerabert.heads.utf8 import char_substrings
 
 NO_ANSWER = {"answer": "", "start": -1, "end": -1}
 _NEG = -1e30
@@ -190,29 +191,3 @@ def decode_answers_in_graph(start_logits, end_logits, features, *, max_answer_le
     contexts = tf.gather(features["context"], chosen)
     return {"answer": char_substrings(contexts, start, end), "score": score, "start": start,
             "end": end}
-
-
-def char_substrings(strings, starts, ends):
-    """`strings[k][starts[k]:ends[k]]` in characters, `""` where `starts[k] < 0`.
-
-    Built from tensorflow-text's byte splitter (which has TFLite kernels) rather than
-    `tf.strings.substr` (which has none), so the same graph converts to TFLite.
-    """
-    data = tf_text.ByteSplitter().split(strings)
-    data = tf.cast(data, tf.int32).to_tensor(default_value=-1)
-    # Inclusive count of characters up to each byte; a character starts at every byte
-    # that is not a UTF-8 continuation byte (10xxxxxx); padding (-1) starts none.
-    lead = tf.where((data >= 0) & ((data < 0x80) | (data >= 0xC0)), 1, 0)
-    chars_through = tf.cumsum(lead, axis=1)
-    real = tf.where(data >= 0, 1, 0)
-
-    def byte_offset(chars):  # bytes of the first `chars` characters
-        within = tf.where(chars_through <= tf.expand_dims(chars, 1), real, 0)
-        return tf.reduce_sum(within, axis=1)
-
-    found = starts >= 0
-    byte_starts = tf.where(found, byte_offset(tf.maximum(starts, 0)), 0)
-    byte_ends = tf.where(found, byte_offset(tf.maximum(ends, 0)), 0)
-    pieces = tf_text.ByteSplitter().split_by_offsets(
-        strings, tf.expand_dims(byte_starts, 1), tf.expand_dims(byte_ends, 1))
-    return pieces.flat_values  # one piece per row

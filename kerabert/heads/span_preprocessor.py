@@ -29,35 +29,14 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
+
+from kerabert.heads.utf8 import byte_to_char_offsets
 
 # Character offsets per token: only context tokens have them.
 NO_OFFSET = -1
 # Score scale of the reference's max-context rule `min(left, right) + 0.01 * length`,
 # kept in integers: lengths stay below 1000.
 _CONTEXT_SCALE = 1000
-
-
-def byte_to_char_offsets(strings, byte_offsets):
-    """Byte offsets into UTF-8 `strings` -> character (code point) offsets.
-
-    Args:
-        strings: a `[batch]` string tensor.
-        byte_offsets: an int `[batch, n]` tensor of offsets at character boundaries
-            (`0..len(bytes)`).
-
-    Returns:
-        An int32 `[batch, n]` tensor: the number of characters before each offset.
-    """
-    data = tf_text.ByteSplitter().split(strings)
-    # Cast before densifying: TFLite's RaggedTensorToTensor kernel refuses uint8.
-    data = tf.cast(data, tf.int32).to_tensor(default_value=0)
-    # A character starts at every byte that is not a continuation byte (10xxxxxx).
-    starts = tf.where((data < 0x80) | (data >= 0xC0), 1, 0)
-    starts = tf.concat([starts, tf.zeros_like(starts[:, :1])], axis=1)
-    chars_before = tf.cumsum(starts, axis=1, exclusive=True)
-    offsets = tf.minimum(tf.cast(byte_offsets, tf.int32), tf.shape(chars_before)[1] - 1)
-    return tf.gather(chars_before, tf.maximum(offsets, 0), batch_dims=1)
 
 
 @keras.saving.register_keras_serializable(package="kerabert")

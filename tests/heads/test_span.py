@@ -11,8 +11,7 @@ import tensorflow as tf
 
 from kerabert.data.tables import DataError
 from kerabert.heads.span import QuestionAnsweringHead
-from kerabert.heads.span_decoding import (char_substrings, decode_answers,
-                                         decode_answers_in_graph)
+from kerabert.heads.span_decoding import decode_answers, decode_answers_in_graph
 from kerabert.heads.span_preprocessor import QuestionAnsweringPreprocessor
 
 WORDS = "the film was good and the actor was very bad but the story was fun".split()
@@ -208,14 +207,6 @@ def test_serving_outputs_match_python_decoding(tiny_tokenizer, allow_no_answer):
         assert served["score"][i] == pytest.approx(e["score"], abs=1e-4)
     if allow_no_answer:
         assert any(e["answer"] == "" for e in expected)
-
-
-def test_char_substrings_slice_characters_not_bytes():
-    strings = ["héllo wörld", "abc", "x", "café à paris é"]
-    starts, ends = [1, 0, -1, 5], [8, 3, -1, 14]
-    out = char_substrings(tf.constant(strings), tf.constant(starts), tf.constant(ends))
-    expected = [s[a:b] if a >= 0 else "" for s, a, b in zip(strings, starts, ends)]
-    assert [x.decode() for x in out.numpy()] == expected == ["éllo wö", "abc", "", "à paris é"]
 
 
 def test_head_registry_config_and_adapt():

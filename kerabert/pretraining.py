@@ -83,7 +83,8 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
             sends noise into the pretrained encoder during its first steps.
         head_learning_rate: the peak learning rate of the head warmup.
         skip_bad: skip corpus lines that are not valid UTF-8 (and count them).
-        seed: the seed of initialization, masking and shuffling.
+        seed: the seed of initialization, masking and shuffling (held-out masks, and so
+            the before/after figures, are the same on every run with the same seed).
         jit_compile: compile steps with XLA.
         verbose: Keras `fit` verbosity.
         callbacks: extra Keras callbacks.
@@ -136,8 +137,10 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
         held_part = "all" if eval_corpus is not None else "holdout"
         rows = corpus_rows(held, head, tokenizer, sequence_length, held_part, seed=seed)
         rows = rows.take(max_eval_sequences)
-        # Cached after the first pass: before and after see the very same masks.
-        evaluation = model.make_dataset(rows, batch_size=batch_size, training=False).cache()
+        # Masked in order (reproducible from `seed`) and cached after the first pass:
+        # before and after see the very same masks.
+        evaluation = model.make_dataset(rows, batch_size=batch_size, training=False,
+                                        parallel=False).cache()
 
     report = {
         "backbone": backbone if isinstance(backbone, str) else type(backbone_model).__name__,

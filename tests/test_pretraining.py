@@ -47,17 +47,20 @@ def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
         "pretrain", "--corpus", str(corpus), "--backbone", str(base), "--output", str(adapted),
         "--sequence-length", "32", "--batch-size", "16", "--max-steps", "30",
         "--head-warmup-steps", "5",
-        "--learning-rate", "3e-3", "--holdout", "0.1", "--max-eval-sequences", "64",
+        # 30% held out: 64 rows, ~300 masked tokens, so accuracy is not a handful of tokens.
+        "--learning-rate", "3e-3", "--holdout", "0.3", "--max-eval-sequences", "64",
     ])
     assert status == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out.strip().splitlines()[-1])
     assert "no masked-LM head" in captured.err and "newly initialised" in captured.err
-    assert report["steps"] == 30 and report["eval_rows"] > 0
+    assert report["steps"] == 30 and report["eval_rows"] == 64
     assert report["head_warmup"]["steps"] == 5 and "perplexity" in report["head_warmup"]["held_out"]
     # Held-out masked-token perplexity falls and accuracy rises on this regular text.
     assert report["after"]["perplexity"] < 0.7 * report["before"]["perplexity"]
-    assert report["after"]["masked_token_accuracy"] > report["before"]["masked_token_accuracy"]
+    # Seen over seeds and oneDNN ISAs (AVX-512, AVX2, oneDNN off): before <= 0.03, after >= 0.07.
+    assert (report["after"]["masked_token_accuracy"]
+            > report["before"]["masked_token_accuracy"] + 0.02)
     assert {"config.json", "model.weights.h5", "tokenizer.json", "masked_lm_head.safetensors",
             "pretraining.json"} <= {p.name for p in adapted.iterdir()}
 
@@ -125,3 +128,18 @@ def test_head_warmup_trains_the_head_alone(tmp_path, tiny_tokenizer):
     for before, after in zip(backbone_before, model.backbone.weights):
         np.testing.assert_array_equal(before, after.numpy())
     assert not np.allclose(bias_before, model.get_layer("mlm_head")._bias.numpy())
+
+
+def test_held_out_figures_repeat_with_the_seed(tmp_path, tiny_tokenizer):
+    corpus = _write_corpus(tmp_path / "corpus", documents=120)
+
+    def before(seed):
+        keras.utils.set_random_seed(seed)
+        _, report = pretrain(corpus, backbone=(make_tiny_backbone(), tiny_tokenizer),
+                             sequence_length=32, batch_size=16, max_steps=1, holdout=0.3,
+                             seed=seed, verbose=0, log=None)
+        return report["before"]
+
+    first = before(0)
+    assert before(0) == first  # same weights, same held-out masks
+    assert before(1) != first

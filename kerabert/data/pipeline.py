@@ -132,6 +132,7 @@ def make_dataset(
     input_names=BACKBONE_INPUTS,
     with_targets=True,
     keep_features=False,
+    parallel=True,
 ):
     """Raw examples -> batches of `(features, targets[, sample_weight])` for `model.fit`.
 
@@ -155,6 +156,8 @@ def make_dataset(
             `keep_features`.
         with_targets: keep targets (otherwise features only, for prediction).
         keep_features: keep every feature (for decoding).
+        parallel: preprocess chunks of examples in parallel. `False` runs them in
+            order, so random preprocessing (masked-LM masks) follows the global seed.
 
     Returns:
         A `tf.data.Dataset`.
@@ -182,7 +185,7 @@ def make_dataset(
     # ragged_batch: variable-length list fields (words, tags, multi-labels) stay ragged
     # even when the stream yields them as dense rows (tfds, indexed streams).
     ds = raw.ragged_batch(_CHUNK).map(preprocess_fn(preprocessor),
-                                      num_parallel_calls=tf.data.AUTOTUNE)
+                                      num_parallel_calls=tf.data.AUTOTUNE if parallel else None)
     ds = ds.unbatch()
     if length_mode == "bucket":
         ds = ds.bucket_by_sequence_length(

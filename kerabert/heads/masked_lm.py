@@ -3,9 +3,10 @@
 Continuing BERT's pretraining on a domain's unlabelled text (as BioBERT and LegalBERT
 did) before task fine-tuning. The prediction head is keras-hub's `MaskedLMHead`
 (dense + GELU + LayerNorm, output projection tied to the backbone's token embedding,
-with its own bias), as in keras-hub's `BertMaskedLM`; masking is keras-hub's
-`MaskedLMMaskGenerator` (tensorflow-text's `mask_language_model`) run in the tf.data
-pipeline, so every epoch sees fresh masks. The optional next-sentence objective is a
+with its own bias), as in keras-hub's `BertMaskedLM`; masking is tensorflow-text's
+`mask_language_model` (what keras-hub's `MaskedLMMaskGenerator` wraps) with a
+reproducible selector (`kerabert.heads.masking`), run in the tf.data pipeline, so
+every epoch sees fresh masks. The optional next-sentence objective is a
 two-way classifier on the pooled `[CLS]` output, as in `BertForPreTraining`.
 
 Training rows come from `kerabert.data.corpus` (packed `token_ids`, or `text` +
@@ -26,6 +27,7 @@ import tensorflow_text as tf_text
 
 from kerabert.data.tables import read_table
 from kerabert.heads.base import Head
+from kerabert.heads.masking import RankedItemSelector
 from kerabert.heads.masked_lm_weights import (
     HEAD_WEIGHTS_FILE,
     read_head_weights,
@@ -156,27 +158,18 @@ class MaskedLMPreprocessor(keras.layers.Layer):
             )
         self.mask_id = tokenizer.mask_id
         self.special_ids = tokenizer.special_ids
-        # keras-hub's generator for token-level masking; whole words need the
-        # [batch, (words), (pieces)] form it does not take, so they use the same
-        # tensorflow-text selectors directly.
-        self._masker = keras_hub.layers.MaskedLMMaskGenerator(
-            vocabulary_size=tokenizer.vocabulary_size,
-            mask_selection_rate=mask_selection_rate,
-            mask_token_id=self.mask_id,
-            mask_selection_length=self.mask_selection_length,
-            unselectable_token_ids=self.special_ids,
-            mask_token_rate=mask_token_rate,
-            random_token_rate=random_token_rate,
+        # tensorflow-text's masking with a vectorized selector (see `masking`): for
+        # tokens, or for whole words given as [batch, (words), (pieces)].
+        self._selector = RankedItemSelector(
+            max_selections_per_batch=(math.ceil(mask_selection_rate * sequence_length)
+                                      if whole_word else self.mask_selection_length),
+            selection_rate=mask_selection_rate,
+            unselectable_ids=self.special_ids,
+        )
+        self._values_chooser = tf_text.MaskValuesChooser(
+            tokenizer.vocabulary_size, self.mask_id, mask_token_rate, random_token_rate
         )
         if whole_word:
-            self._word_selector = tf_text.RandomItemSelector(
-                max_selections_per_batch=math.ceil(mask_selection_rate * sequence_length),
-                selection_rate=mask_selection_rate,
-                unselectable_ids=self.special_ids,
-            )
-            self._values_chooser = tf_text.MaskValuesChooser(
-                tokenizer.vocabulary_size, self.mask_id, mask_token_rate, random_token_rate
-            )
             vocabulary = list(tokenizer.vocabulary)
             self._continuation = tf.constant([t.startswith("##") for t in vocabulary])
             special = np.zeros(len(vocabulary), bool)
@@ -228,18 +221,13 @@ class MaskedLMPreprocessor(keras.layers.Layer):
     def mask(self, token_ids):
         """Dense `[n, length]` ids -> (masked ids, `[n, slots]` positions, targets)."""
         slots = self.mask_selection_length
-        if self.whole_word:
-            masked, positions, originals = tf_text.mask_language_model(
-                self._words(token_ids), self._word_selector, self._values_chooser
-            )
-            masked = masked.to_tensor(shape=[None, self.sequence_length])
-            positions = positions.to_tensor(shape=[None, slots])
-            targets = originals.to_tensor(default_value=IGNORED_TARGET, shape=[None, slots])
-        else:
-            out = self._masker(token_ids)
-            masked = tf.reshape(out["token_ids"], tf.shape(token_ids))
-            positions = out["mask_positions"]
-            targets = tf.where(out["mask_weights"] > 0, out["mask_ids"], IGNORED_TARGET)
+        items = self._words(token_ids) if self.whole_word else tf.RaggedTensor.from_tensor(token_ids)
+        masked, positions, originals = tf_text.mask_language_model(
+            items, self._selector, self._values_chooser
+        )
+        masked = masked.to_tensor(shape=[None, self.sequence_length])
+        positions = positions.to_tensor(shape=[None, slots])
+        targets = originals.to_tensor(default_value=IGNORED_TARGET, shape=[None, slots])
         masked = tf.ensure_shape(tf.cast(masked, tf.int32), [None, self.sequence_length])
         positions = tf.ensure_shape(tf.cast(positions, tf.int32), [None, slots])
         targets = tf.ensure_shape(tf.cast(targets, tf.int32), [None, slots])

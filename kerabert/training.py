@@ -22,6 +22,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerabert.data import pipeline
+from kerabert.precision import check_precision
 
 NO_DECAY = ("bias", "gamma", "beta")  # Keras names of bias and LayerNorm variables
 
@@ -413,6 +414,7 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     if isinstance(strategy, str):
         strategy = distribute.get_strategy(strategy, tpu=tpu)
     tpu_strategy = isinstance(strategy, tf.distribute.TPUStrategy)
+    check_precision(precision, accelerator=tpu_strategy)  # an error, not a oneDNN abort
     head = resolve_head(head, **head_options)
     read_options = read_options or {}
     train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)

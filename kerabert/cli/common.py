@@ -86,6 +86,7 @@ def user_errors():
     from kerabert.backbone import CheckpointError
     from kerabert.data.tables import DataError
     from kerabert.heads.registry import BrokenHeadError, HeadConflictError, HeadNotFoundError
+    from kerabert.precision import UnsupportedPrecisionError
 
     return (CheckpointError, DataError, HeadNotFoundError, HeadConflictError, BrokenHeadError,
-            FileNotFoundError)
+            UnsupportedPrecisionError, FileNotFoundError)

@@ -1,0 +1,115 @@
+"""Whether this machine can compute in a 16-bit precision without TensorFlow aborting.
+
+With its oneDNN kernels on (TensorFlow's default on x86 CPUs with AVX-512 VNNI and
+newer), a float16 matmul on a CPU without AVX512-FP16 throws an uncaught `dnnl::error`
+("could not create a primitive descriptor for the matmul primitive") that aborts the
+whole process; bfloat16 needs AVX-512 at least. Seen here by capping oneDNN with
+`ONEDNN_MAX_CPU_ISA`: float16 aborted at AVX2, AVX512_CORE and AVX512_CORE_BF16 and
+ran at AVX512_CORE_FP16; bfloat16 aborted at AVX2 only. With oneDNN off
+(`TF_ENABLE_ONEDNN_OPTS=0`) or on a GPU, both run. `check_precision` turns the abort
+into an error that says so before anything is built.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+# oneDNN's ISA names (ONEDNN_MAX_CPU_ISA), lowest first, as far as they matter here.
+_ISA_ORDER = (
+    "SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+    "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX",
+    "AVX512_CORE_AMX", "AVX10_1_512_AMX_FP16", "AVX512_CORE_AMX_FP16", "AVX10_2_512",
+    "AVX10_2_512_AMX_2", "ALL", "DEFAULT",
+)
+# The lowest ISA (and the CPU flags that give it) each 16-bit precision needs.
+_NEEDS = {
+    "mixed_float16": ("AVX10_1_512", {"avx512_fp16"}, "AVX512-FP16 (Sapphire Rapids or newer)"),
+    "mixed_bfloat16": ("AVX512_CORE", {"avx512f", "avx512bw", "avx512vl", "avx512dq"},
+                       "AVX-512"),
+}
+
+
+class UnsupportedPrecisionError(ValueError):
+    """The requested precision would abort TensorFlow on this machine."""
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The CPU's feature flags, or `None` where they cannot be read (not Linux x86)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def onednn_enabled():
+    """Whether TensorFlow's oneDNN (MKL) CPU kernels are on in this process."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # private API: assume TensorFlow's x86 default
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false", "False")
+
+
+def precision_problem(precision, *, flags, max_isa=None, onednn=True, gpu=False):
+    """Why `precision` would abort here, or `None` if it should run.
+
+    Args:
+        precision: a Keras dtype policy name.
+        flags: the CPU's flags (`cpu_flags()`); `None` when unknown (not checked).
+        max_isa: the `ONEDNN_MAX_CPU_ISA` cap, if set.
+        onednn: whether oneDNN kernels are on.
+        gpu: whether a GPU or TPU runs the model.
+    """
+    if precision not in _NEEDS or gpu or not onednn or flags is None:
+        return None
+    lowest_isa, needed_flags, name = _NEEDS[precision]
+    capped = (max_isa or "").upper()
+    if needed_flags - flags:
+        reason = f"this CPU lacks {name} (no {', '.join(sorted(needed_flags - flags))} flag)"
+    elif capped in _ISA_ORDER and _ISA_ORDER.index(capped) < _ISA_ORDER.index(lowest_isa):
+        reason = f"ONEDNN_MAX_CPU_ISA={max_isa} caps oneDNN below {name}"
+    else:
+        return None
+    return (
+        f"precision {precision!r} cannot run here: {reason}, and TensorFlow's oneDNN kernels "
+        "abort the process on such matmuls instead of raising an error. Use "
+        + ("'mixed_bfloat16' or " if precision == "mixed_float16"
+           and not precision_problem("mixed_bfloat16", flags=flags, max_isa=max_isa) else "")
+        + "'float32', run on a GPU, or turn oneDNN off with TF_ENABLE_ONEDNN_OPTS=0 "
+        "(slower, but 16-bit matmuls then run)."
+    )
+
+
+def precision_problem_here(precision, *, accelerator=False):
+    """`precision_problem` for this process: its CPU, oneDNN setting and devices.
+
+    Args:
+        precision: a Keras dtype policy name.
+        accelerator: the model runs on a TPU (GPUs are detected).
+    """
+    return precision_problem(
+        precision,
+        flags=cpu_flags(),
+        max_isa=os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        onednn=onednn_enabled(),
+        gpu=accelerator or bool(tf.config.list_physical_devices("GPU")),
+    )
+
+
+def check_precision(precision, *, accelerator=False):
+    """Raise `UnsupportedPrecisionError` if `precision` would abort TensorFlow here.
+
+    Example:
+
+    >>> check_precision("float32")  # always fine
+    """
+    problem = precision_problem_here(precision, accelerator=accelerator)
+    if problem:
+        raise UnsupportedPrecisionError(problem)

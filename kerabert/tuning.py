@@ -159,9 +159,13 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
     import keras_tuner as kt
 
     from kerabert.data import load_examples
+    from kerabert.precision import check_precision
     from kerabert.task import resolve_head
     from kerabert.training import save_trained, train
 
+    # Once, up front: keras-tuner would otherwise record it as every trial's failure.
+    check_precision(train_options.get("precision", "float32"),
+                    accelerator=train_options.get("strategy") == "tpu")
     head = resolve_head(head)
     read_options = read_options or {}
     train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)

@@ -77,8 +77,9 @@ def test_model_builds_under_mixed_precision(precision, tiny_tokenizer):
 
     from kerabert.precision import precision_problem_here
 
-    if precision_problem_here(precision):  # running it would abort the test session
-        pytest.skip(precision_problem_here(precision))
+    problem = precision_problem_here(precision)
+    if problem:  # running it would abort the whole test session
+        pytest.skip(problem)
 
     from kerabert.heads.classification import SentimentHead
     from kerabert.task import build_model

@@ -221,7 +221,10 @@ class MaskedLMPreprocessor(keras.layers.Layer):
     def mask(self, token_ids):
         """Dense `[n, length]` ids -> (masked ids, `[n, slots]` positions, targets)."""
         slots = self.mask_selection_length
-        items = self._words(token_ids) if self.whole_word else tf.RaggedTensor.from_tensor(token_ids)
+        if self.whole_word:
+            items = self._words(token_ids)
+        else:
+            items = tf.RaggedTensor.from_tensor(token_ids)
         masked, positions, originals = tf_text.mask_language_model(
             items, self._selector, self._values_chooser
         )

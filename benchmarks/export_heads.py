@@ -110,26 +110,14 @@ def _export_runners(model, head_name, root, formats, outputs_to_predictions):
     return runners
 
 
-def _preprocess_fn(model):
-    """Raw batch -> features trimmed to the length bucket, as `predict_examples` makes
-    them (the head's in-graph preprocessor, then `pipeline.trim_fn`), traced once."""
-    import tensorflow as tf
-
-    from kerabert.data import pipeline
-
-    preprocessor = model.head.preprocessor(model.tokenizer, model.sequence_length)
-    trim = pipeline.trim_fn(pipeline.bucket_boundaries(model.sequence_length),
-                            model.sequence_length)
-    return tf.function(lambda batch: trim(preprocessor(batch)[0])[0], reduce_retracing=True)
-
-
 def _onnx_runners(model, head_name, root, to_predictions):
     """ONNX float32/int8: the same in-graph features as predict_examples, `head.decode`."""
     import onnxruntime
+    import tensorflow as tf
 
     import kerabert
 
-    preprocess = _preprocess_fn(model)
+    preprocess = tf.function(model.preprocess_function(), reduce_retracing=True)
     fields = model.head.fields
     runners = {}
     for key, quantize in (("onnx", None), ("onnx int8", "int8")):

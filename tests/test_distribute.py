@@ -154,6 +154,7 @@ def test_multi_worker_two_processes_write_one_checkpoint(tiny_checkpoint, tmp_pa
     assert not (output / "backup").exists()
     assert not any(p.name.startswith("kerabert-worker") for p in scratch.iterdir())
 
+
 def test_multi_worker_resume_after_sigkill(tiny_checkpoint, tmp_path):
     """Two workers killed (SIGKILL) after the chief backed up an epoch, then restarted
     with `resume=True`: they end with the steps and weights of an uninterrupted run."""

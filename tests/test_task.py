@@ -44,6 +44,25 @@ def test_keras_predict_matches_predict_examples(tiny_backbone, tiny_tokenizer):
                                atol=1e-5)
 
 
+def test_preprocess_function_gives_the_features_predict_examples_uses(tiny_backbone,
+                                                                     tiny_tokenizer):
+    import tensorflow as tf
+
+    from kerabert.data.pipeline import bucket_boundaries
+
+    model = kerabert.build_model("sentiment", (tiny_backbone, tiny_tokenizer),
+                                 sequence_length=64, labels=["neg", "pos"])
+    texts = ["a good film", "a dull and boring and awful movie with a plot"]
+    features = tf.function(model.preprocess_function())({"text": tf.constant(texts)})
+    length = features["token_ids"].shape[1]
+    assert length in bucket_boundaries(64) and length < 64  # cut to the bucket, not 64
+    assert int(tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1))) <= length
+    logits = model.predict_on_batch({k: features[k] for k in model.input_names})
+    decoded = model.predict_examples({"text": texts})
+    np.testing.assert_allclose([d["score"] for d in decoded],
+                               model.head.probabilities(logits).max(axis=1), atol=1e-5)
+
+
 def test_predict_needs_the_heads_fields(tiny_backbone, tiny_tokenizer):
     model = kerabert.build_model("sentiment", (tiny_backbone, tiny_tokenizer), labels=["a", "b"])
     with pytest.raises(ValueError, match="needs field"):

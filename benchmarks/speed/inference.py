@@ -12,7 +12,8 @@ path starts from raw strings and includes its tokenization:
   quantization (`torch.ao.quantization.quantize_dynamic` on every Linear), the peer
   of kerabert's int8 exports;
 - kerabert Keras: `Task.predict_examples` (in-graph tokenizer, batches cut to a length
-  bucket, `predict_on_batch`, decode), jit off / on, float32 and mixed_bfloat16;
+  bucket, tokenization and forward pass in one traced graph call per batch, decode),
+  jit off / on, float32 and mixed_bfloat16;
 - kerabert exports (`kerabert.export`): SavedModel `serving_default` (raw strings),
   TFLite float32 and int8 (tokenizer inside; `kerabert.export.tflite.interpreter`,
   one thread per core), ONNX Runtime float32 and int8 (token ids; kerabert's Python

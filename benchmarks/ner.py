@@ -1,11 +1,12 @@
 """Fine-tune all-MiniLM-L6-v2 for NER on CoNLL-2003 and WNUT-17 and report dev entity F1.
 
-    flock /tmp/kerabert-bench.lock python benchmarks/ner.py --dataset conll2003 \
-        --max-train-examples 6000 --epochs 2
-    flock /tmp/kerabert-bench.lock python benchmarks/ner.py --dataset wnut17 --epochs 3
+    flock /tmp/kerabert-bench.lock python benchmarks/ner.py --dataset conll2003 --output runs/c
+    flock /tmp/kerabert-bench.lock python benchmarks/ner.py --dataset wnut17 --output runs/w
 
-Trains with `kerabert.train` (the API behind `kerabert train --head ner`) on the first N
-sentences of ../shared/data/ner/<dataset>/train.txt, evaluates entity-level precision,
+With no other arguments: the `ner` head's recipe (what `kerabert train --head ner` runs by
+default: epochs, learning rate, warmup, length; precision "auto") on the whole
+../shared/data/ner/<dataset>/train.txt (`--max-train-examples N`: the first N
+sentences), validating every epoch and keeping the best epoch; then it evaluates entity-level precision,
 recall and F1 (seqeval, CoNLL-eval mode; overall and per type) on the whole dev.txt, and
 prints sizes, schedule, wall times and throughput as JSON and as a markdown table row.
 """
@@ -27,10 +28,11 @@ def main():
     parser.add_argument("--backbone", default="all-minilm-l6-v2")
     parser.add_argument("--max-train-examples", type=int, help="first N training sentences")
     parser.add_argument("--max-validation-examples", type=int)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, help="default: the head's recipe")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, help="default: the head's recipe")
+    parser.add_argument("--sequence-length", type=int, help="default: the head's recipe")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label-all-pieces", action="store_true")
     parser.add_argument("--output", help="where to save the model and metrics "
                                          "(default: runs/ner-<dataset>)")
@@ -54,13 +56,13 @@ def main():
         max_validation_examples=args.max_validation_examples,
         output_dir=output,
         verbose=2,
+        seed=args.seed,
         label_all_pieces=args.label_all_pieces,
     )
     total_seconds = time.perf_counter() - started
     validation = report["validation"]
     report.update(
         dataset=args.dataset,
-        learning_rate=args.learning_rate,
         label_all_pieces=args.label_all_pieces,
         total_seconds=round(total_seconds, 1),
         validation_sentences_per_second=round(
@@ -73,7 +75,7 @@ def main():
     print("| dataset | train sentences | epochs | dev sentences | P | R | F1 | token acc "
           "| train time | train sent/s | dev time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {args.dataset} | {report['train_examples']} | {args.epochs} | "
+    print(f"| {args.dataset} | {report['train_examples']} | {report['recipe']['epochs']} | "
           f"{validation['sentences']} | {validation['precision']:.4f} | "
           f"{validation['recall']:.4f} | {validation['f1']:.4f} | "
           f"{validation['token_accuracy']:.4f} | {report['train_seconds']} s | "

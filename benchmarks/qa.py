@@ -24,10 +24,10 @@ def main():
     parser.add_argument("--backbone", default="all-minilm-l6-v2")
     parser.add_argument("--max-train-examples", type=int)
     parser.add_argument("--max-validation-examples", type=int)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, help="default: the qa head's recipe")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--sequence-length", type=int, default=256)
+    parser.add_argument("--learning-rate", type=float, help="default: the qa head's recipe")
+    parser.add_argument("--sequence-length", type=int, help="default: the qa head's recipe")
     parser.add_argument("--doc-stride", type=int, default=128)
     parser.add_argument("--max-query-length", type=int, default=64)
     parser.add_argument("--jit", action="store_true", help="compile the training step with XLA")
@@ -42,6 +42,12 @@ def main():
     head = QuestionAnsweringHead(doc_stride=args.doc_stride,
                                  max_query_length=args.max_query_length)
     # Windows are what the model trains on: count them for the table.
+    from kerabert.training import recipe_for
+
+    recipe = recipe_for(head, epochs=args.epochs, learning_rate=args.learning_rate,
+                        sequence_length=args.sequence_length)
+    args.epochs, args.learning_rate = recipe["epochs"], recipe["learning_rate"]
+    args.sequence_length = recipe["sequence_length"]
     backbone = kerabert.load_backbone(args.backbone)
     train_examples = head.read(data / "train.json").head(args.max_train_examples)
     _, train_windows = head.prepare_examples(train_examples, backbone[1], args.sequence_length)

@@ -8,6 +8,14 @@ and exports that take raw text.
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# TensorFlow turns its oneDNN CPU kernels on by default only where the CPU has AVX-512
+# VNNI or newer; on AVX2-only CPUs (AMD EPYC Zen 3 here) they are off, although there
+# they train MiniLM ~1.4x faster (docs/benchmarks/speed.md). Set before TensorFlow is
+# imported; TF_ENABLE_ONEDNN_OPTS=0 in the environment still turns them off.
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 from kerabert import heads
 from kerabert.backbone import BertBackbone, CheckpointError, load_backbone, save_backbone
 from kerabert.data import DataError, Examples, load_examples

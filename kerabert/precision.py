@@ -113,3 +113,51 @@ def check_precision(precision, *, accelerator=False):
     problem = precision_problem_here(precision, accelerator=accelerator)
     if problem:
         raise UnsupportedPrecisionError(problem)
+
+
+# CPU flags of native bfloat16 arithmetic (AVX512-BF16 dot products, AMX tiles).
+NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+def auto_precision(*, flags, onednn=True, gpu_compute_capability=None, tpu=False):
+    """The fastest precision that computes natively here (what `precision="auto"` picks).
+
+    bfloat16 only where the hardware does bfloat16 arithmetic: a TPU, a GPU of compute
+    capability 8.0 or newer, or a CPU with AVX512-BF16 or AMX and oneDNN on. A GPU of
+    capability 7.x gets float16 (with loss scaling); anything else float32. On a CPU
+    without native bfloat16 (e.g. AVX2 only) a bfloat16 matmul is emulated and slower
+    than float32, so "auto" never picks it there.
+
+    Args:
+        flags: the CPU's flags (`cpu_flags()`), `None` when unknown.
+        onednn: whether oneDNN kernels are on.
+        gpu_compute_capability: `(major, minor)` of the GPU, or `None` without one.
+        tpu: the model runs on a TPU.
+    """
+    if tpu:
+        return "mixed_bfloat16"
+    if gpu_compute_capability is not None:
+        major = gpu_compute_capability[0]
+        return "mixed_bfloat16" if major >= 8 else "mixed_float16" if major >= 7 else "float32"
+    if onednn and flags and NATIVE_BF16_FLAGS & flags and not precision_problem(
+            "mixed_bfloat16", flags=flags, max_isa=os.environ.get("ONEDNN_MAX_CPU_ISA")):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def resolve_precision(precision, *, accelerator=False):
+    """`precision` itself, or for `"auto"` the choice of `auto_precision` here.
+
+    Args:
+        precision: `"auto"` or a Keras dtype policy name.
+        accelerator: the model runs on a TPU.
+    """
+    if precision != "auto":
+        return precision
+    capability = None
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        capability = details.get("compute_capability", (0, 0))
+    return auto_precision(flags=cpu_flags(), onednn=onednn_enabled(),
+                          gpu_compute_capability=capability, tpu=accelerator)

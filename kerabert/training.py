@@ -22,7 +22,9 @@ import tensorflow as tf
 from keras import ops
 
 from kerabert.data import pipeline
-from kerabert.precision import check_precision
+from kerabert.heads.base import Head
+from kerabert.optim import AdamW
+from kerabert.precision import check_precision, resolve_precision
 
 NO_DECAY = ("bias", "gamma", "beta")  # Keras names of bias and LayerNorm variables
 
@@ -73,53 +75,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="kerabert")
-class LayerwiseAdamW(keras.optimizers.AdamW):
-    """AdamW with a learning-rate multiplier per variable, for layer-wise decay.
-
-    `multipliers` is a list of `[regex, factor]`: a variable whose `path` matches a
-    regex (first match wins) trains at `factor` times the scheduled rate, and is
-    decayed at that rate too; others at 1. `layerwise_multipliers(model, decay)`
-    builds the usual BERT rule (top layer 1, each layer below `decay` times its upper
-    neighbour, embeddings lowest).
-
-    Args:
-        multipliers: `[[regex, factor], ...]`.
-        **kwargs: `keras.optimizers.AdamW` arguments.
-
-    Example:
-    ```python
-    optimizer = LayerwiseAdamW(multipliers=[["^transformer_layer_0/", 0.5]],
-                               learning_rate=5e-5)
-    ```
-    """
-
-    def __init__(self, multipliers=(), **kwargs):
-        super().__init__(**kwargs)
-        self.multipliers = [[str(p), float(f)] for p, f in multipliers]
-
-    def build(self, var_list):
-        super().build(var_list)
-        patterns = [(re.compile(p), f) for p, f in self.multipliers]
-        self._factors = [
-            next((f for p, f in patterns if p.search(v.path)), 1.0) for v in var_list
-        ]
-
-    def update_step(self, gradient, variable, learning_rate):
-        factor = self._factors[self._get_variable_index(variable)]
-        learning_rate = ops.multiply(ops.cast(learning_rate, variable.dtype), factor)
-        if self.weight_decay and self._use_weight_decay(variable):
-            # Decoupled decay at this variable's own rate (see `_apply_weight_decay`).
-            variable.assign_sub(variable * ops.cast(self.weight_decay, variable.dtype)
-                                * learning_rate)
-        super().update_step(gradient, variable, learning_rate)
-
-    def _apply_weight_decay(self, variables):
-        pass  # applied per variable in `update_step`, scaled by its factor
-
-    def get_config(self):
-        config = super().get_config()
-        config["multipliers"] = self.multipliers
-        return config
+class LayerwiseAdamW(AdamW):
+    """The name models saved before `kerabert.optim.AdamW` took multipliers itself
+    stored; kept so that they load. New code uses `kerabert.optim.AdamW`."""
 
 
 def layerwise_multipliers(model, decay):
@@ -140,8 +98,10 @@ def layerwise_multipliers(model, decay):
 
 
 def make_optimizer(learning_rate=5e-5, total_steps=None, warmup_ratio=0.1, warmup_steps=None,
-                   weight_decay=0.01, clipnorm=1.0, layerwise_lr_decay=None, model=None):
-    """AdamW with warmup + linear decay, no weight decay on LayerNorm and bias.
+                   weight_decay=0.01, clipnorm=1.0, layerwise_lr_decay=None, model=None,
+                   sparse_updates=True):
+    """AdamW with warmup + linear decay, no weight decay on LayerNorm and bias
+    (`kerabert.optim.AdamW`: fused dense updates, row-sparse embedding updates).
 
     Args:
         learning_rate: the peak learning rate.
@@ -153,6 +113,8 @@ def make_optimizer(learning_rate=5e-5, total_steps=None, warmup_ratio=0.1, warmu
         layerwise_lr_decay: a factor in (0, 1] for layer-wise learning-rate decay
             (needs `model`); None: one rate for all layers.
         model: the `kerabert.Task` to train (for layer-wise decay).
+        sparse_updates: update only the embedding rows a batch used (lazy Adam);
+            `False` updates every row every step, as Keras' AdamW does.
 
     Example:
     ```python
@@ -163,18 +125,19 @@ def make_optimizer(learning_rate=5e-5, total_steps=None, warmup_ratio=0.1, warmu
     if warmup_steps is None:
         warmup_steps = int(math.ceil((total_steps or 0) * warmup_ratio))
     schedule = WarmupLinearDecay(learning_rate, warmup_steps, total_steps)
-    options = dict(
+    multipliers = ()
+    if layerwise_lr_decay is not None:
+        if model is None:
+            raise ValueError("layer-wise learning-rate decay needs the model")
+        multipliers = layerwise_multipliers(model, layerwise_lr_decay)
+    optimizer = AdamW(
+        multipliers=multipliers,
+        sparse_updates=sparse_updates,
         learning_rate=schedule,
         weight_decay=weight_decay,
         epsilon=1e-6,
         global_clipnorm=clipnorm or None,
     )
-    if layerwise_lr_decay is not None:
-        if model is None:
-            raise ValueError("layer-wise learning-rate decay needs the model")
-        optimizer = LayerwiseAdamW(layerwise_multipliers(model, layerwise_lr_decay), **options)
-    else:
-        optimizer = keras.optimizers.AdamW(**options)
     optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
     return optimizer
 
@@ -199,6 +162,10 @@ def compile_task(model, optimizer=None, jit_compile=False, steps_per_execution=1
 
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# What `train(precision=...)` takes: a policy, or "auto" (`kerabert.precision.auto_precision`).
+PRECISION_CHOICES = ("auto",) + PRECISIONS
+# Training options a head's `recipe` gives when the caller leaves them unset (None).
+RECIPE_KEYS = ("epochs", "learning_rate", "warmup_ratio", "sequence_length")
 BACKUP_FOLDER = "backup"
 
 
@@ -338,15 +305,15 @@ def _load_backbone(backbone, precision):
 
 
 def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None,
-          sequence_length=128, batch_size=32, epochs=1, learning_rate=5e-5,
-          warmup_ratio=0.1, weight_decay=0.01, max_train_examples=None,
+          sequence_length=None, batch_size=32, epochs=None, learning_rate=None,
+          warmup_ratio=None, weight_decay=0.01, max_train_examples=None,
           max_validation_examples=None, output_dir=None, seed=0, read_options=None,
           callbacks=(), jit_compile=False, verbose="auto", strategy="auto",
-          precision="float32", mode="full", lora_rank=8, resume=False,
+          precision="auto", mode="full", lora_rank=8, resume=False,
           early_stopping_patience=None, monitor="val_loss", save_best=True,
           tensorboard=True, layerwise_lr_decay=None, clipnorm=1.0, steps_per_epoch=None,
           length_mode=None, steps_per_execution=1, deterministic=False, tpu=None,
-          **head_options):
+          sparse_updates=True, **head_options):
     """Fine-tune a head on a backbone, evaluate it, and save it.
 
     Training runs on an endless, seeded stream of batches cut into epochs of
@@ -359,9 +326,10 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         backbone: a `load_backbone` spec or `(backbone, tokenizer)`.
         validation_data: like `train_data`; validated after each epoch (Keras loss and
             metrics, for early stopping and the best checkpoint) and scored with the
-            head's own metrics after training.
+            head's own metrics after training. With it, the returned and saved model
+            is the best epoch's (by `monitor`), not the last one's.
         sequence_length, epochs, learning_rate, warmup_ratio, weight_decay: the
-            training schedule.
+            training schedule; `None` takes the head's `recipe` value.
         batch_size: the global batch size (split over the strategy's replicas).
         max_train_examples, max_validation_examples: use the first N examples.
         output_dir: where to save `model.keras`, `metrics.json`, `best.keras` (best
@@ -372,8 +340,9 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         jit_compile: compile the training step with XLA.
         verbose: Keras `fit` verbosity.
         strategy: a `kerabert.distribute.STRATEGIES` name or a `tf.distribute.Strategy`.
-        precision: `"float32"`, `"mixed_float16"` (with dynamic loss scaling) or
-            `"mixed_bfloat16"`.
+        precision: `"auto"` (bfloat16 where the hardware computes it natively, else
+            float32: `kerabert.precision.auto_precision`), `"float32"`,
+            `"mixed_float16"` (with dynamic loss scaling) or `"mixed_bfloat16"`.
         mode: `"full"`, `"frozen"` (head only) or `"lora"` (see `kerabert.finetuning`).
         lora_rank: the LoRA rank (mode `"lora"`).
         resume: continue an interrupted run from `output_dir/backup` (written at the
@@ -387,10 +356,14 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         layerwise_lr_decay: layer-wise learning-rate decay factor (e.g. 0.9); None: off.
         clipnorm: global gradient-norm clipping (None or 0: off).
         steps_per_epoch: steps per epoch (default: one pass over the training data).
-        length_mode: the pipeline's length mode (default bucketing; TPUs use "fixed").
+        length_mode: the pipeline's length mode (default `"group"`: batches of
+            nearly equal lengths cut to their longest row; with `jit_compile`
+            `"bucket"`, a few shapes each compiled once; TPUs use "fixed").
         steps_per_execution: training steps per compiled call (TPUs like many).
         deterministic: make TensorFlow ops deterministic (slower).
         tpu: the TPU address for `strategy="tpu"`/`"auto"`.
+        sparse_updates: update only the word-embedding rows each batch uses (lazy
+            Adam; `kerabert.optim.AdamW`); False: every row every step.
         **head_options: options of a named head.
 
     Returns:
@@ -406,7 +379,7 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     """
     from kerabert import distribute, finetuning
     from kerabert.data import load_examples
-    from kerabert.task import build_model, resolve_head
+    from kerabert.task import build_model, resolve_backbone, resolve_head
 
     keras.utils.set_random_seed(seed)
     if deterministic:
@@ -414,8 +387,15 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     if isinstance(strategy, str):
         strategy = distribute.get_strategy(strategy, tpu=tpu)
     tpu_strategy = isinstance(strategy, tf.distribute.TPUStrategy)
+    if precision == "auto" and not (isinstance(backbone, str) or hasattr(backbone, "__fspath__")):
+        precision = resolve_backbone(backbone)[0].dtype_policy.name  # built: keep its policy
+    precision = resolve_precision(precision, accelerator=tpu_strategy)
     check_precision(precision, accelerator=tpu_strategy)  # an error, not a oneDNN abort
     head = resolve_head(head, **head_options)
+    recipe = recipe_for(head, epochs=epochs, learning_rate=learning_rate,
+                        warmup_ratio=warmup_ratio, sequence_length=sequence_length)
+    epochs, learning_rate = recipe["epochs"], recipe["learning_rate"]
+    warmup_ratio, sequence_length = recipe["warmup_ratio"], recipe["sequence_length"]
     read_options = read_options or {}
     train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)
     head.adapt(train_examples)
@@ -462,6 +442,7 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
             steps_per_execution=steps_per_execution, learning_rate=learning_rate,
             total_steps=total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
             clipnorm=clipnorm, layerwise_lr_decay=layerwise_lr_decay,
+            sparse_updates=sparse_updates,
         )
         # Optimizer variables are created here, inside the scope (a restored backup
         # loads into them).
@@ -475,6 +456,8 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     data_options = distribute.tpu_dataset_options() if tpu_strategy else {}
     if length_mode is not None:
         data_options["length_mode"] = length_mode
+    elif jit_compile:
+        data_options.setdefault("length_mode", "bucket")  # bounded shapes: few compiles
 
     def dataset_fn(per_replica_batch, context):
         pipelines = context.num_input_pipelines if context else 1
@@ -510,6 +493,10 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         all_callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=_monitor_mode(monitor),
             patience=early_stopping_patience, restore_best_weights=True))
+    best_weights = None
+    if validation_dataset is not None:
+        best_weights = BestWeights(monitor, _monitor_mode(monitor))
+        all_callbacks.append(best_weights)
     all_callbacks.extend(callbacks)
 
     def local_batch():
@@ -532,10 +519,12 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         model._initial_epoch = None  # set by BackupAndRestore; not for later fits
     train_seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
+    best_epoch = _restore_best(model, best_weights, work_dir)
     report = {
         "head": head.name,
         **distribute.describe(strategy),
         "precision": precision,
+        "recipe": recipe,
         "jit_compile": bool(jit_compile or tpu_strategy),
         "mode": mode,
         **({"lora_rank": lora_rank} if mode == "lora" else {}),
@@ -556,6 +545,8 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     }
     if work_dir is not None and (work_dir / "best.json").exists():
         report["best"] = _read_json(work_dir / "best.json")
+    if best_epoch is not None:
+        report["saved_epoch"] = best_epoch
     if validation_examples is not None:
         started = time.perf_counter()
         report["validation"] = model.evaluate_examples(validation_examples, batch_size=64)
@@ -565,6 +556,69 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
     return model, report
+
+
+def recipe_for(head, **given):
+    """The training schedule: each of `RECIPE_KEYS` as given, or the head's `recipe`
+    value where it is None.
+
+    Example:
+    ```python
+    recipe_for(kerabert.heads.get("qa")(), epochs=1)["sequence_length"]  # 384
+    ```
+    """
+    recipe = {**Head.recipe, **getattr(head, "recipe", {})}
+    return {key: recipe[key] if given.get(key) is None else given[key]
+            for key in RECIPE_KEYS}
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps, in memory, the weights of the epoch with the best `monitor` value (so the
+    model `train` returns and saves is the best epoch's, with or without an output
+    folder).
+
+    Args:
+        monitor: the logged validation value, e.g. `"val_loss"`.
+        mode: `"min"` or `"max"`.
+    """
+
+    def __init__(self, monitor="val_loss", mode="min"):
+        super().__init__()
+        self.monitor, self.mode = monitor, mode
+        self.best, self.epoch, self.weights = None, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        better = self.best is None or (value < self.best if self.mode == "min"
+                                       else value > self.best)
+        if better:
+            self.best, self.epoch = value, epoch + 1
+            self.weights = [w.numpy() for w in self.model.weights]
+
+
+def _restore_best(model, best_weights, work_dir):
+    """Put the best epoch's weights back into `model`; returns that epoch (None: the
+    model keeps its last weights). After a resume the in-memory record starts anew, so
+    an earlier, better epoch saved as `best.keras` wins when its record says so."""
+    if best_weights is None:
+        return None
+    record = _read_json(work_dir / "best.json") if work_dir is not None else None
+    in_memory = best_weights.best
+    if record and record.get("monitor") == best_weights.monitor and (
+            in_memory is None or (record["value"] < in_memory if best_weights.mode == "min"
+                                  else record["value"] > in_memory)):
+        best = keras.saving.load_model(work_dir / "best.keras", compile=False)
+        for target, source in zip(model.weights, best.weights):
+            target.assign(source)
+        return int(record["epoch"])
+    if best_weights.weights is None:
+        return None
+    for variable, value in zip(model.weights, best_weights.weights):
+        variable.assign(value)
+    return best_weights.epoch
 
 
 def save_trained(model, report, output_dir):

@@ -1,9 +1,9 @@
 """Cheap invariants the speed of training rests on (no timing here).
 
-- Training batches come from a small, fixed set of lengths (the bucket boundaries), so
-  a jit-compiled step compiles a few shapes once instead of one per batch.
-- Length bucketing is the default for training: a batch holds rows of similar length,
-  so short sentences do not pay for long ones.
+- Length grouping is the default for training: a batch holds rows of (nearly) the same
+  length and is cut to its longest row, so short sentences do not pay for long ones.
+- In "bucket" mode (what `jit_compile` uses) batches come from a small, fixed set of
+  lengths (the bucket boundaries), so a compiled step compiles a few shapes once.
 """
 
 import inspect
@@ -29,10 +29,10 @@ def _row_lengths(features):
     return features["padding_mask"].numpy().sum(axis=1)
 
 
-def test_training_batches_have_lengths_from_the_bucket_boundaries(tiny_tokenizer):
+def test_bucket_mode_batches_have_lengths_from_the_bucket_boundaries(tiny_tokenizer):
     head = SentimentHead(labels=["0", "1"])
     dataset = pipeline.make_dataset(head, tiny_tokenizer, _examples(), sequence_length=128,
-                                    batch_size=16, training=True, seed=0)
+                                    batch_size=16, training=True, seed=0, length_mode="bucket")
     boundaries = pipeline.bucket_boundaries(128)
     shapes = set()
     for features, targets in dataset:
@@ -51,21 +51,35 @@ def test_training_batches_have_lengths_from_the_bucket_boundaries(tiny_tokenizer
     assert dataset.element_spec[0]["token_ids"].shape.as_list() == [None, None]
 
 
-def test_bucketing_is_the_default_for_training(tiny_tokenizer):
+def test_length_grouping_is_the_default_for_training(tiny_tokenizer):
     assert inspect.signature(pipeline.make_dataset).parameters["length_mode"].default is None
     head = SentimentHead(labels=["0", "1"])
-    boundaries = pipeline.bucket_boundaries(128)
+    boundaries = pipeline.group_boundaries(128)
     dataset = pipeline.make_dataset(head, tiny_tokenizer, _examples(), sequence_length=128,
                                     batch_size=16, training=True, seed=1)
+    padded = real = 0
     for features, _ in dataset:
         lengths = _row_lengths(features)
-        # Every row of a batch falls in the same bucket (prev boundary, boundary].
+        # Every row of a batch falls in the same fine bucket (prev boundary, boundary],
+        # and the batch is cut to its longest row, not to a boundary.
         buckets = np.searchsorted(boundaries, lengths, side="left")
         assert len(set(buckets.tolist())) == 1, lengths
+        assert features["token_ids"].shape[1] == lengths.max()
+        padded += features["token_ids"].shape[0] * features["token_ids"].shape[1]
+        real += lengths.sum()
+    # Up to 64 tokens each length is its own bucket: (almost) no padding at all.
+    assert padded / real < 1.02
 
 
-def test_in_order_batches_mix_lengths_without_bucketing(tiny_tokenizer):
-    # The contrast that makes the test above able to fail: "dynamic" keeps order.
+def test_group_boundaries_are_fine_then_coarser():
+    bounds = pipeline.group_boundaries(512)
+    assert bounds[:64] == list(range(1, 65))
+    assert bounds[-1] == 512 and len(bounds) < 120
+    assert pipeline.group_boundaries(40)[-1] == 40
+
+
+def test_in_order_batches_mix_lengths_without_grouping(tiny_tokenizer):
+    # The contrast that makes the tests above able to fail: "dynamic" keeps order.
     head = SentimentHead(labels=["0", "1"])
     boundaries = pipeline.bucket_boundaries(128)
     dataset = pipeline.make_dataset(head, tiny_tokenizer, _examples(), sequence_length=128,
@@ -75,12 +89,12 @@ def test_in_order_batches_mix_lengths_without_bucketing(tiny_tokenizer):
     assert any(mixed)
 
 
-def test_task_training_dataset_is_bucketed(tiny_tokenizer, tiny_backbone):
+def test_task_training_dataset_is_grouped(tiny_tokenizer, tiny_backbone):
     model = Task(tiny_backbone, SentimentHead(labels=["0", "1"]), tiny_tokenizer, 64)
-    boundaries = pipeline.bucket_boundaries(64)
-    lengths = {f["token_ids"].shape[1]
-               for f, _ in model.make_dataset(_examples(96), batch_size=16, training=True)}
-    assert lengths <= set(boundaries) and len(lengths) > 1
+    batches = list(model.make_dataset(_examples(96), batch_size=16, training=True))
+    for features, _ in batches:
+        assert features["token_ids"].shape[1] == _row_lengths(features).max()
+    assert len({f["token_ids"].shape[1] for f, _ in batches}) > 1
 
 
 def test_predict_examples_traces_once_for_any_batch_and_length(tiny_tokenizer, tiny_backbone):

@@ -166,3 +166,55 @@ def test_resume_after_sigkill_gives_the_same_steps_and_weights(tmp_path):
     # The resumed run saw the same batches: it ends with (nearly) the same weights.
     assert resumed["weights_checksum"] == pytest.approx(whole["weights_checksum"], rel=1e-4)
     assert (killed / "model.keras").exists() and not (killed / "backup").exists()
+
+
+def test_unset_schedule_options_take_the_heads_recipe():
+    from kerabert.heads.base import Head
+    from kerabert.heads.span import QuestionAnsweringHead
+    from kerabert.heads.tagging import TokenClassificationHead
+    from kerabert.training import recipe_for
+
+    qa = recipe_for(QuestionAnsweringHead(), epochs=None, learning_rate=3e-5)
+    assert qa == {**QuestionAnsweringHead.recipe, "learning_rate": 3e-5}
+    assert qa["sequence_length"] == 384
+    assert recipe_for(TokenClassificationHead())["epochs"] == TokenClassificationHead.recipe[
+        "epochs"]
+
+    class PluginHead(Head):  # a third-party head without a recipe of its own
+        name = "plugin"
+
+    assert recipe_for(PluginHead(), epochs=7) == {**Head.recipe, "epochs": 7}
+
+
+def test_saved_model_is_the_best_epoch(tmp_path):
+    import keras
+
+    from kerabert.task import load_model
+    from kerabert.training import train
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")
+    output = tmp_path / "run"
+    # A learning rate that wrecks the model after the first epoch: the best epoch is 1.
+    seen = {}
+
+    class Explode(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen[epoch + 1] = float(logs["val_loss"])
+            if epoch == 0:
+                for variable in self.model.trainable_variables:
+                    variable.assign(variable * 40.0)
+
+    model, report = train("sentiment", tiny_data(40), backbone=checkpoint,
+                          validation_data=tiny_data(16, seed=1), sequence_length=32,
+                          batch_size=8, epochs=3, learning_rate=1e-3, output_dir=output,
+                          verbose=0, callbacks=[Explode()])
+    best = min(seen, key=seen.get)
+    assert best == 1 and report["saved_epoch"] == 1
+    assert report["best"]["epoch"] == 1
+    saved = load_model(output / "model.keras")
+    for kept, returned in zip(saved.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(kept, returned)
+    loss = saved.evaluate(*next(iter(saved.make_dataset(tiny_data(16, seed=1), batch_size=16,
+                                                        training=False))), verbose=0)
+    first_loss = loss[0] if isinstance(loss, list) else loss
+    assert first_loss == pytest.approx(seen[1], rel=1e-3)

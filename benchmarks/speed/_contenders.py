@@ -1,83 +1,71 @@
-"""Training contenders for train_throughput.py, each driven step by step from stdin.
+"""Training contenders for train_throughput.py, each driven pass by pass from stdin.
 
-A worker process builds one contender, trains `--warmup` steps, then answers each
-`run` line on stdin with the time of the next `--steps` training steps (a JSON line
-starting with `@@ `), and `quit` with its peak RSS. Keras contenders train inside one
-real `model.fit` call (a callback blocks between rounds), PyTorch in a plain loop.
+A worker process builds one contender and trains one warm-up pass over the workload
+(a fixed, shuffled set of SST-2 sentences: every contender sees the same sentences
+and so the same mix of lengths), then answers each `run` line on stdin with the wall
+time of its next whole pass (a JSON line starting with `@@ `), and `quit` with its peak
+RSS. Keras contenders train inside one real `fit` call (a callback blocks between
+epochs; kerabert's through `kerabert.train` itself), PyTorch in a plain loop.
 """
 
 from __future__ import annotations
 
-import random
 import sys
 import time
 
-from _util import (BATCH_SIZE, say, LEARNING_RATE, WEIGHT_DECAY, checkpoint_folder, peak_rss_gb,
-                   sst2_sentences)
+from _util import BATCH_SIZE, LEARNING_RATE, WEIGHT_DECAY, checkpoint_folder, peak_rss_gb, say
 
 
-class Rounds:
-    """Blocks between rounds of `steps` steps; reports each round's wall time."""
+class PassRounds:
+    """Rounds of whole passes over the workload: blocks at each pass's end until the
+    parent says `run`, then times the next pass (no per-step synchronisation)."""
 
-    def __init__(self, warmup, steps):
-        self.warmup, self.steps = warmup, steps
-        self.done = 0
+    def __init__(self, examples):
+        self.examples = examples
         self.started = None
 
-    def wait(self):
+    def pass_done(self, first):
+        if first:
+            say(ready=True)
+        else:
+            say(seconds=time.perf_counter() - self.started, examples=self.examples)
         command = sys.stdin.readline().strip()
         if command != "run":
             say(peak_rss_gb=peak_rss_gb())
             sys.exit(0)
         self.started = time.perf_counter()
 
-    def step_done(self):
-        """Call after each finished step (results materialized). Returns False to stop."""
-        self.done += 1
-        if self.done == self.warmup:
-            say(ready=True)
-            self.wait()
-        elif self.done > self.warmup and (self.done - self.warmup) % self.steps == 0:
-            say(seconds=time.perf_counter() - self.started, steps=self.steps)
-            self.wait()
 
-
-def keras_callback(rounds):
+def keras_pass_callback(rounds):
     import keras
 
     class Callback(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            float(logs["loss"])  # wait for the step's result
-            rounds.step_done()
+        def on_epoch_end(self, epoch, logs=None):
+            rounds.pass_done(first=epoch == 0)
 
     return Callback()
 
 
-def run_kerabert(rounds, fixed, precision="float32", jit_compile=False):
+def run_kerabert(rounds, workload, fixed, **options):
+    """Exactly `kerabert.train`'s path (its defaults unless `options` say otherwise):
+    one epoch per pass over the workload; the first pass warms up (tracing)."""
     import kerabert
-    from kerabert.training import compile_task, make_optimizer, precision_policy
 
-    texts, labels = sst2_sentences()
-    examples = {"text": texts, "label": labels}
-    with precision_policy(precision):
-        backbone = kerabert.load_backbone("all-minilm-l6-v2", dtype=precision)
-        model = kerabert.build_model("sentiment", backbone, labels=["0", "1"], compile=False)
-    # A constant rate (no warmup or decay), as in the other contenders.
-    compile_task(model, optimizer=make_optimizer(LEARNING_RATE, warmup_steps=0,
-                                                 weight_decay=WEIGHT_DECAY),
-                 jit_compile=jit_compile)
-    dataset = model.make_dataset(examples, batch_size=BATCH_SIZE, training=True, seed=0,
-                                 repeat=True, length_mode="fixed" if fixed else None)
-    model.fit(dataset, steps_per_epoch=10**6, epochs=1, verbose=0,
-              callbacks=[keras_callback(rounds)])
+    texts, labels = workload
+    if fixed:
+        options.setdefault("length_mode", "fixed")
+    kerabert.train("sentiment", {"text": texts, "label": labels}, labels=["0", "1"],
+                   epochs=10**4, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY,
+                   sequence_length=128, batch_size=BATCH_SIZE, verbose=0, tensorboard=False,
+                   callbacks=[keras_pass_callback(rounds)], **options)
 
 
-def run_keras_hub(rounds, fixed):
+def run_keras_hub(rounds, workload, fixed):
     import keras
     import keras_hub
     import tensorflow as tf
 
-    texts, labels = sst2_sentences()
+    texts, labels = workload
     folder = str(checkpoint_folder())
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
         folder, sequence_length=128)
@@ -92,20 +80,29 @@ def run_keras_hub(rounds, fixed):
     # Raw strings in: keras-hub's fit maps its preprocessor over the batches (in
     # parallel, prefetched), padding every batch to the preprocessor's length.
     dataset = (tf.data.Dataset.from_tensor_slices((texts, [int(x) for x in labels]))
-               .shuffle(len(texts), seed=0).repeat().batch(BATCH_SIZE))
-    model.fit(dataset, steps_per_epoch=10**6, epochs=1, verbose=0,
-              callbacks=[keras_callback(rounds)])
+               .shuffle(len(texts), seed=0).batch(BATCH_SIZE))
+    model.fit(dataset, epochs=10**4, verbose=0, callbacks=[keras_pass_callback(rounds)])
 
 
-def run_torch(rounds, fixed, bf16=False):
+def run_torch(rounds, workload, fixed, bf16=False, fused=False, grouping=None,
+              compile=False):
+    """Hugging Face `BertForSequenceClassification` trained as a speed-minded user does:
+    the data tokenized once up front (`datasets.map` style), each batch padded to its
+    longest row by the collator; optionally bf16 autocast, `AdamW(fused=True)`, length
+    grouping (`"hf"`: Trainer's `group_by_length` sampler; `"kerabert"`: kerabert's own
+    fine buckets) and `torch.compile`."""
     import contextlib
 
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers.trainer_pt_utils import get_length_grouped_indices
 
-    texts, labels = sst2_sentences()
+    texts, labels = workload
     folder = checkpoint_folder()
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    encoded = tokenizer(texts, truncation=True, max_length=128)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
+    targets = torch.tensor([int(x) for x in labels])
     model = BertForSequenceClassification.from_pretrained(folder, num_labels=2)
     model.train()
     no_decay = ("bias", "LayerNorm.weight")
@@ -115,39 +112,93 @@ def run_torch(rounds, fixed, bf16=False):
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
          "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=LEARNING_RATE, eps=1e-6)
-    order = list(range(len(texts)))
-    random.Random(0).shuffle(order)
-    padding = "max_length" if fixed else "longest"  # "longest": dynamic padding
+    optimizer = torch.optim.AdamW(groups, lr=LEARNING_RATE, eps=1e-6,
+                                  **({"fused": True} if fused else {}))
+    forward = torch.compile(model) if compile else model
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else \
         contextlib.nullcontext
-    position = 0
+    generator = torch.Generator().manual_seed(0)
+
+    def batches():
+        if grouping == "hf":
+            order = get_length_grouped_indices(lengths, BATCH_SIZE, generator=generator)
+        elif grouping == "kerabert":
+            order = kerabert_bucket_order(lengths, generator)
+        else:
+            order = torch.randperm(len(lengths), generator=generator).tolist()
+        for start in range(0, len(order), BATCH_SIZE):
+            yield order[start:start + BATCH_SIZE]
+
+    def collate(index):
+        width = 128 if fixed else max(lengths[i] for i in index)
+        ids = torch.zeros((len(index), width), dtype=torch.long)
+        mask = torch.zeros((len(index), width), dtype=torch.long)
+        for row, i in enumerate(index):
+            ids[row, :lengths[i]] = torch.tensor(encoded[i])
+            mask[row, :lengths[i]] = 1
+        return ids, mask
+
+    first = True
     while True:
-        if position + BATCH_SIZE > len(order):
-            position = 0
-        index = order[position:position + BATCH_SIZE]
-        position += BATCH_SIZE
-        batch = tokenizer([texts[i] for i in index], padding=padding, truncation=True,
-                          max_length=128, return_tensors="pt")
-        target = torch.tensor([int(labels[i]) for i in index])
-        with autocast():
-            loss = model(**batch, labels=target).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        float(loss)
-        rounds.step_done()
+        for index in batches():
+            ids, mask = collate(index)
+            with autocast():
+                loss = forward(input_ids=ids, attention_mask=mask, labels=targets[index]).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        float(loss)  # the pass is finished once its last step is
+        rounds.pass_done(first)
+        first = False
 
 
+def kerabert_bucket_order(lengths, generator):
+    """Batches as kerabert's "group" mode forms them: a random order, each example
+    dealt to the bucket of its length, a batch out whenever a bucket is full (the
+    partial buckets at the end of a pass go out last)."""
+    import torch
+
+    from kerabert.data.pipeline import group_boundaries
+
+    bounds = group_boundaries(128)
+    buckets, order = {}, []
+    for i in torch.randperm(len(lengths), generator=generator).tolist():
+        key = next(b for b in bounds if lengths[i] <= b)
+        bucket = buckets.setdefault(key, [])
+        bucket.append(i)
+        if len(bucket) == BATCH_SIZE:
+            order.extend(bucket)
+            buckets[key] = []
+    for bucket in buckets.values():
+        order.extend(bucket)
+    return order
+
+
+# What `kerabert train` does by default on this machine is the "kerabert" row; the
+# fastest PyTorch set-up found is "pytorch-best" (see docs/benchmarks/speed.md).
 CONTENDERS = {
-    "pytorch": lambda r, fixed: run_torch(r, fixed),
-    "pytorch-bf16": lambda r, fixed: run_torch(r, fixed, bf16=True),
-    "pytorch passive openmp": lambda r, fixed: run_torch(r, fixed),
-    "keras-hub": run_keras_hub,
-    "kerabert": lambda r, fixed: run_kerabert(r, fixed),
-    "kerabert-xla": lambda r, fixed: run_kerabert(r, fixed, jit_compile=True),
-    "kerabert-bf16": lambda r, fixed: run_kerabert(r, fixed, precision="mixed_bfloat16"),
-    "kerabert-bf16-xla": lambda r, fixed: run_kerabert(r, fixed, precision="mixed_bfloat16",
-                                                      jit_compile=True),
+    "kerabert": lambda r, w, fixed: run_kerabert(r, w, fixed),
+    "kerabert-float32": lambda r, w, fixed: run_kerabert(r, w, fixed, precision="float32"),
+    "kerabert-bf16": lambda r, w, fixed: run_kerabert(r, w, fixed, precision="mixed_bfloat16"),
+    "kerabert-coarse-buckets": lambda r, w, fixed: run_kerabert(r, w, fixed,
+                                                                length_mode="bucket"),
+    "kerabert-dense-adamw": lambda r, w, fixed: run_kerabert(r, w, fixed,
+                                                             sparse_updates=False),
+    "kerabert-xla": lambda r, w, fixed: run_kerabert(r, w, fixed, jit_compile=True),
+    # TF_ENABLE_ONEDNN_OPTS=0 (set by _util.torch_env from the name): TensorFlow's own
+    # default on CPUs without AVX-512 VNNI.
+    "kerabert-onednn-off": lambda r, w, fixed: run_kerabert(r, w, fixed),
+    "pytorch": lambda r, w, fixed: run_torch(r, w, fixed),
+    "pytorch-fused": lambda r, w, fixed: run_torch(r, w, fixed, fused=True),
+    "pytorch-grouped": lambda r, w, fixed: run_torch(r, w, fixed, grouping="hf"),
+    "pytorch-fused-grouped": lambda r, w, fixed: run_torch(r, w, fixed, fused=True,
+                                                           grouping="hf"),
+    "pytorch-fused-kerabert-buckets": lambda r, w, fixed: run_torch(
+        r, w, fixed, fused=True, grouping="kerabert"),
+    "pytorch-bf16-fused-grouped": lambda r, w, fixed: run_torch(r, w, fixed, bf16=True,
+                                                                fused=True, grouping="hf"),
+    "pytorch-fused-grouped-compile": lambda r, w, fixed: run_torch(
+        r, w, fixed, fused=True, grouping="hf", compile=True),
+    "keras-hub": lambda r, w, fixed: run_keras_hub(r, w, fixed),
 }

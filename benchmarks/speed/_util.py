@@ -45,6 +45,18 @@ def sst2_sentences(limit=None):
     return [r["sentence"] for r in rows], [r["label"] for r in rows]
 
 
+def native_bf16():
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), as
+    `kerabert.precision.NATIVE_BF16_FLAGS` (read here without importing TensorFlow)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -124,7 +136,9 @@ def training_flops(lengths):
     return 3 * forward_flops(lengths)
 
 
-MATMUL_PEAK_FILE = Path(os.environ.get("KERABERT_MATMUL_PEAK", "/tmp/kerabert-matmul-peak.txt"))
+# The run's own folder: matmul_peak.py writes the peak there, the others read it.
+SPEED_LOGS = Path(os.environ.get("KERABERT_SPEED_LOGS", "/tmp/kerabert-speed-logs"))
+MATMUL_PEAK_FILE = SPEED_LOGS / "matmul-peak.txt"
 
 
 def matmul_peak():
@@ -136,7 +150,8 @@ def matmul_peak():
 
 
 def torch_env(name):
-    """`OMP_WAIT_POLICY=PASSIVE` for PyTorch workers named "... passive ...".
+    """Per-contender environment: `OMP_WAIT_POLICY=PASSIVE` for PyTorch workers named
+    "... passive ...", `TF_ENABLE_ONEDNN_OPTS=0` for "...onednn-off".
 
     PyTorch's default (OpenMP threads spin-wait between parallel regions) is what users
     get and is fastest on an idle machine (single request 4.9 ms vs 10.9 ms PASSIVE
@@ -145,6 +160,8 @@ def torch_env(name):
     """
     if "torch" in name.lower() and "passive" in name.lower():
         return {"OMP_WAIT_POLICY": "PASSIVE"}
+    if "onednn-off" in name:
+        return {"TF_ENABLE_ONEDNN_OPTS": "0"}
     return {}
 
 

@@ -6,9 +6,10 @@ all-MiniLM-L6-v2 with a 2-label sentiment head (untrained head weights: speed do
 not depend on them; for the int8 exports' agreement with float32 on a trained model
 see benchmarks/export.py), SST-2 training sentences (a seeded random sample). Every
 path starts from raw strings and includes its tokenization:
-- PyTorch (the reference): Hugging Face fast tokenizer (dynamic padding) +
+- PyTorch: Hugging Face fast tokenizer (dynamic padding) +
   BertForSequenceClassification under `torch.inference_mode()`, OpenMP's default
-  waiting; also with `OMP_WAIT_POLICY=PASSIVE`, and with PyTorch's own dynamic int8
+  waiting; also with `torch.compile`, with bf16 autocast (+ compile) where the CPU has
+  native bf16, with `OMP_WAIT_POLICY=PASSIVE`, and with PyTorch's own dynamic int8
   quantization (`torch.ao.quantization.quantize_dynamic` on every Linear), the peer
   of kerabert's int8 exports;
 - kerabert Keras: `Task.predict_examples` (in-graph tokenizer, batches cut to a length
@@ -21,7 +22,9 @@ path starts from raw strings and includes its tokenization:
 Each contender runs in its own process (its own thread pools: TF's and PyTorch's in
 one process slow each other down), first runs the whole workload once (tracing, XLA
 compilation of each bucket shape), then the contenders take turns for `--repeats`
-rounds; medians.
+rounds; medians. The last lines compare the best kerabert path with the best PyTorch
+path: `ratio kerabert-best/pytorch-best batch32: X.XX` (throughput) and
+`... single: X.XX` (latency of one request, PyTorch's over kerabert's).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from _util import (BATCH_SIZE, Worker, checkpoint_folder, forward_flops, header,
-                   load_average, matmul_peak, median, peak_rss_gb, say, sst2_sentences, table)
+                   load_average, matmul_peak, median, native_bf16, peak_rss_gb, say,
+                   sst2_sentences, table)
 
 LABELS = ["0", "1"]
 
@@ -52,7 +56,9 @@ def build_keras(precision="float32", jit_compile=False):
     return lambda texts: model.predict_examples({"text": texts}, batch_size=BATCH_SIZE), model
 
 
-def build_pytorch(int8=False):
+def build_pytorch(int8=False, bf16=False, compile=False):
+    import contextlib
+
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
@@ -62,12 +68,15 @@ def build_pytorch(int8=False):
     if int8:
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
                                                        dtype=torch.qint8)
+    forward = torch.compile(model, dynamic=True) if compile else model
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else \
+        contextlib.nullcontext
 
     def run(texts):
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             batch = tokenizer(texts, padding=True, truncation=True, max_length=128,
                               return_tensors="pt")
-            return model(**batch).logits.softmax(-1).numpy()
+            return forward(**batch).logits.float().softmax(-1).numpy()
 
     return run
 
@@ -109,6 +118,10 @@ BUILDERS = {
     "PyTorch inference_mode": lambda root: build_pytorch(),
     "PyTorch inference_mode (OMP passive)": lambda root: build_pytorch(),
     "PyTorch int8 (quantize_dynamic)": lambda root: build_pytorch(int8=True),
+    "PyTorch bf16 autocast": lambda root: build_pytorch(bf16=True),
+    "PyTorch bf16 autocast + torch.compile": lambda root: build_pytorch(bf16=True,
+                                                                        compile=True),
+    "PyTorch torch.compile": lambda root: build_pytorch(compile=True),
     "kerabert Keras (jit off)": lambda root: build_keras()[0],
     "kerabert Keras (jit on)": lambda root: build_keras(jit_compile=True)[0],
     "kerabert Keras bf16 (jit off)": lambda root: build_keras("mixed_bfloat16")[0],
@@ -161,12 +174,30 @@ def serve(args):
     say(peak_rss_gb=peak_rss_gb())
 
 
+def default_contenders():
+    """Every path, but bf16 ones only where the CPU computes bf16 natively (elsewhere it
+    is emulated, many times slower than float32, and no user would pick it), and not
+    the passive-OpenMP and 1-thread variants (rows kept for the record)."""
+    return [name for name in BUILDERS
+            if (native_bf16() or "bf16" not in name) and "passive" not in name
+            and "1 thread" not in name]
+
+
+def best(results, prefix, index, pick):
+    """The name and median of the best row whose name starts with `prefix`."""
+    rows = {n: median([v[index] for v in values]) for n, values in results.items()
+            if n.startswith(prefix)}
+    name = pick(rows, key=rows.get) if rows else None
+    return name, rows.get(name)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=8, help="batches of 32 per round")
     parser.add_argument("--singles", type=int, default=20, help="single requests per round")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--contenders", default=",".join(BUILDERS))
+    parser.add_argument("--contenders", help="comma-separated (default: every path that "
+                        "makes sense on this CPU, see default_contenders)")
     parser.add_argument("--logs", default="/tmp/kerabert-speed-logs/inference")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -180,7 +211,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         Worker("export", [__file__, "--worker", "export", "--dir", tmp], args.logs).close()
         workers = []
-        for name in args.contenders.split(","):  # built and warmed up one at a time
+        names = args.contenders.split(",") if args.contenders else default_contenders()
+        for name in names:  # built and warmed up one at a time
             worker = Worker(name, [__file__, "--worker", name, "--dir", tmp] + sizes, args.logs)
             worker.receive()
             workers.append(worker)
@@ -220,6 +252,15 @@ def main():
     print(table(["path", "examples/s, batch 32 (median)", f"vs {first}",
                  "single request ms (median)", f"speed-up vs {first}", "peak RSS GB",
                  "fraction of fp32 matmul peak"], rows))
+    ours, our_rate = best(results, "kerabert", 0, max)
+    theirs, their_rate = best(results, "PyTorch", 0, max)
+    ours_single, our_ms = best(results, "kerabert", 1, min)
+    theirs_single, their_ms = best(results, "PyTorch", 1, min)
+    if ours and theirs:
+        print(f"\nbatch 32: kerabert-best = {ours}, pytorch-best = {theirs}; "
+              f"single: kerabert-best = {ours_single}, pytorch-best = {theirs_single}")
+        print(f"ratio kerabert-best/pytorch-best batch32: {our_rate / their_rate:.2f}")
+        print(f"ratio kerabert-best/pytorch-best single: {their_ms / our_ms:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 Each library runs in its own subprocess (thread pools do not mix), best of 5 after a
 warm-up; TensorFlow twice, with oneDNN on (the default) and off
 (`TF_ENABLE_ONEDNN_OPTS=0`). The best float32 number is written to
-/tmp/kerabert-matmul-peak.txt for the other scripts' "fraction of peak" columns.
+the run's log folder (`KERABERT_SPEED_LOGS`, default
+/tmp/kerabert-speed-logs/matmul-peak.txt) for the other scripts' "fraction of peak" columns.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def main():
         gflops = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append((label, dtype, gflops))
     best32 = max(r[2] for r in rows if r[1] == "float32")
+    MATMUL_PEAK_FILE.parent.mkdir(parents=True, exist_ok=True)
     MATMUL_PEAK_FILE.write_text(f"{best32:.1f}\n")
     print(header(f"float32/bfloat16 matmul {N}x{N}, GFLOP/s (best of 5)", start))
     print(table(["library", "dtype", "GFLOP/s", "fraction of best float32"],

@@ -49,6 +49,10 @@ class Head:
     contract_version: int = CONTRACT_VERSION
     #: Targets are per token (trimmed with the sequence) rather than per example.
     token_level_targets: bool = False
+    #: The training defaults `kerabert.train` uses for what the caller leaves unset
+    #: (see `kerabert.training.RECIPE_KEYS`); a head overrides the keys it needs.
+    recipe: dict = {"epochs": 3, "learning_rate": 5e-5, "warmup_ratio": 0.1,
+                    "sequence_length": 128}
 
     # -- raw data --------------------------------------------------------------------------
     @property

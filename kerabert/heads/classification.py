@@ -108,6 +108,8 @@ class TextClassificationHead(Head):
     """
 
     name = "text-classification"
+    recipe = {"epochs": 2, "learning_rate": 1e-4, "warmup_ratio": 0.1,
+              "sequence_length": 128}
 
     def __init__(self, labels=None, multi_label=False, text_pair=False, dropout=0.1,
                  threshold=0.5):

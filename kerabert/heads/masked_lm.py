@@ -301,6 +301,8 @@ class MaskedLMHead(Head):
     """
 
     name = "masked-lm"
+    recipe = {"epochs": 1, "learning_rate": 5e-5, "warmup_ratio": 0.06,
+              "sequence_length": 128}
 
     def __init__(self, mask_selection_rate=0.15, mask_token_rate=0.8, random_token_rate=0.1,
                  mask_selection_length=None, whole_word=False, next_sentence=False, top_k=5):

@@ -100,6 +100,8 @@ class QuestionAnsweringHead(Head):
     """
 
     name = "qa"
+    recipe = {"epochs": 2, "learning_rate": 1e-4, "warmup_ratio": 0.1,
+              "sequence_length": 384}
 
     def __init__(self, max_query_length=64, doc_stride=128, max_answer_length=30,
                  n_best_size=20, allow_no_answer=None, null_threshold=0.0, return_n_best=0):

@@ -87,6 +87,8 @@ class TokenClassificationHead(Head):
     """
 
     name = "ner"
+    recipe = {"epochs": 4, "learning_rate": 1e-4, "warmup_ratio": 0.1,
+              "sequence_length": 128}
     token_level_targets = True
 
     def __init__(self, labels=None, scheme="IOB2", dropout=0.1, label_all_pieces=False,

@@ -21,10 +21,10 @@ def _head():
     return head
 
 
-def test_training_batches_are_bucketed_and_bounded(tiny_tokenizer):
+def test_bucket_mode_batches_are_bucketed_and_bounded(tiny_tokenizer):
     examples = _examples()
     ds = make_dataset(_head(), tiny_tokenizer, examples, sequence_length=64, batch_size=8,
-                      training=True, seed=1)
+                      training=True, seed=1, length_mode="bucket")
     boundaries = bucket_boundaries(64)
     widths, waste = set(), []
     for features, targets in ds:

@@ -8,16 +8,16 @@ from kerabert.cli.common import UserError, print_json, resolve_model_path
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "export",
-        help="export for deployment: savedmodel (TF Serving), tflite, onnx",
+        help="export for deployment: savedmodel (TF Serving), tflite, onnx, mediapipe",
         description="Export a trained model. SavedModel and TFLite take raw text and "
                     "decode in the graph; ONNX takes token ids and ships its tokenizer "
                     "files. Written to ROOT/NAME/VERSION (the next version, never "
                     "overwritten) unless --output is given.",
     )
     parser.add_argument("model", help="a model.keras file or a `kerabert train` output folder")
-    parser.add_argument("--format", required=True, choices=("savedmodel", "tflite", "onnx"))
+    parser.add_argument("--format", required=True, choices=("savedmodel", "tflite", "onnx", "mediapipe"))
     parser.add_argument("--quantize", choices=("int8",),
-                        help="dynamic-range int8 weights (tflite, onnx)")
+                        help="dynamic-range int8 weights (tflite, mediapipe, onnx)")
     parser.add_argument("--output", metavar="DIR",
                         help="write exactly this directory (must not exist)")
     parser.add_argument("--root", default="savedmodels",

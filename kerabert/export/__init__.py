@@ -5,7 +5,8 @@
 (a temporary sibling renamed when complete), with a model card (`card.json`,
 `README.md`). SavedModel and TFLite take raw strings and decode in the graph (the head's
 `serving_outputs`); ONNX takes token ids and ships the tokenizer's files and a Python
-client (`kerabert.export.client`). See `docs/export.md`.
+client (`kerabert.export.client`). `mediapipe` is a TFLite on token ids with MediaPipe's
+metadata (vocabulary, labels) for its `TextClassifier`. See `docs/export.md`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from kerabert.export.card import build_card, write_card
 from kerabert.export.layout import DEFAULT_ROOT, DestinationExistsError
 from kerabert.export.serving import ExportError, check_exportable
 
-FORMATS = ("savedmodel", "tflite", "onnx")
+FORMATS = ("savedmodel", "tflite", "onnx", "mediapipe")
 QUANTIZATIONS = (None, "int8")
 
 __all__ = ["DestinationExistsError", "ExportError", "FORMATS", "export"]
@@ -29,6 +30,8 @@ def _writer(format):
         from kerabert.export import savedmodel as module
     elif format == "tflite":
         from kerabert.export import tflite as module
+    elif format == "mediapipe":
+        from kerabert.export import mediapipe as module
     else:
         from kerabert.export import onnx as module
     return module.write
@@ -68,10 +71,12 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         model: a kerabert `Task`, a `.keras` file, or a `kerabert train` output folder
             (its `metrics.json` goes into the model card).
         format: `"savedmodel"` (TF Serving; raw strings in), `"tflite"` (tokenizer
-            inside; raw strings in) or `"onnx"` (token ids in; tokenizer files beside).
+            inside; raw strings in), `"onnx"` (token ids in; tokenizer files beside) or
+            `"mediapipe"` (TFLite for MediaPipe's TextClassifier; classifiers only).
         destination: an exact directory to write (must not exist). By default,
             `<root>/<name>/<next version>/`.
-        quantize: `None` or `"int8"` (TFLite dynamic-range; ONNX dynamic int8 weights).
+        quantize: `None` or `"int8"` (TFLite and MediaPipe dynamic-range; ONNX dynamic
+            int8 weights).
         name: the model's name in the layout (default: the training folder's name or
             the Keras model name).
         root: the layout's root directory.

@@ -20,7 +20,7 @@ from kerabert.export.layout import DEFAULT_ROOT, DestinationExistsError
 from kerabert.export.serving import ExportError, check_exportable
 
 FORMATS = ("savedmodel", "tflite", "onnx", "mediapipe")
-QUANTIZATIONS = (None, "int8")
+QUANTIZATIONS = (None, "int8", "int8-full")
 
 __all__ = ["DestinationExistsError", "ExportError", "FORMATS", "export"]
 
@@ -76,7 +76,8 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         destination: an exact directory to write (must not exist). By default,
             `<root>/<name>/<next version>/`.
         quantize: `None` or `"int8"` (TFLite and MediaPipe dynamic-range; ONNX dynamic
-            int8 weights).
+            int8 weights); `"int8-full"` (MediaPipe: int8 activations too, calibrated on
+            `calibration_data`, a training file or columns).
         name: the model's name in the layout (default: the training folder's name or
             the Keras model name).
         root: the layout's root directory.
@@ -84,6 +85,13 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
             model file).
         **options: format options: `text_signature=False` (SavedModel: token-ids
             `serving_default` only, loadable without tensorflow-text), `opset=17` (ONNX).
+            SavedModel: `warmup=False` (no `assets.extra/tf_serving_warmup_requests`),
+            `warmup_data` (a file the head reads, or columns: the warmup texts; default
+            the card's examples) with `warmup_read_options`, `serving_config` (write
+            `models.config` and `batching_parameters.txt` beside the model folders;
+            default: when exporting into the layout, not with `destination`).
+            ONNX: `onnx_tokenizer=True` also writes `model_text.onnx`, tokenizer in the
+            graph (onnxruntime-extensions; single-label classifiers).
 
     Returns:
         The `Path` of the written directory.
@@ -97,24 +105,97 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZATIONS:
-        raise ExportError(f"unknown quantization {quantize!r}; choose int8 or none")
+        raise ExportError(f"unknown quantization {quantize!r}; choose int8, int8-full or none")
+    if quantize == "int8-full" and format != "mediapipe":
+        raise ExportError("int8-full (calibrated) quantization is available for mediapipe")
     if quantize and format == "savedmodel":
         raise ExportError("int8 quantization is available for tflite and onnx, not savedmodel")
-    unknown = set(options) - {"text_signature", "opset"}
+    unknown = set(options) - {"text_signature", "opset", "warmup", "warmup_data",
+                              "warmup_read_options", "serving_config", "onnx_tokenizer",
+                              "calibration_data", "calibration_read_options"}
     if unknown:
         raise ExportError(f"unknown export option(s) {sorted(unknown)}")
+    serving_config = options.pop("serving_config", None)
+    calibration_data = options.pop("calibration_data", None)
+    calibration_read_options = options.pop("calibration_read_options", None)
+    if calibration_data is not None and quantize != "int8-full":
+        raise ExportError("calibration data is for quantize='int8-full'")
+    onnx_tokenizer = options.pop("onnx_tokenizer", False)
+    if onnx_tokenizer and format != "onnx":
+        raise ExportError("onnx_tokenizer applies to format onnx")
+    warmup_data = options.pop("warmup_data", None)
+    warmup_read_options = options.pop("warmup_read_options", None)
+    if format != "savedmodel" and (serving_config or warmup_data is not None
+                                   or "warmup" in options):
+        raise ExportError("warmup requests and the TF Serving configuration are for "
+                          "format savedmodel")
     model, source, found_metrics = _load(model)
     check_exportable(model)
+    if onnx_tokenizer:
+        from kerabert.export import onnx_text
+
+        onnx_text.check_classifier(model)
     metrics = metrics if metrics is not None else found_metrics
     if destination is not None:
         target = layout.atomic_directory(destination)
+        name = Path(destination).parent.name
+        serving_root = Path(destination).parent.parent
     else:
         name = layout.check_name(name or default_name(model, source))
         target = layout.atomic_directory(model_dir=Path(root) / name)
+        serving_root = Path(root)
+    if calibration_data is not None:
+        from kerabert.export import mediapipe
+
+        options["calibration"] = mediapipe.calibration_texts(
+            model, calibration_data, read_options=calibration_read_options)
+    if format == "savedmodel":
+        from kerabert.export import warmup
+
+        options["model_name"] = name
+        if warmup_data is not None:
+            options["warmup_texts"] = warmup.texts_from(model, warmup_data, warmup_read_options)
     with target as written:
         facts = _writer(format)(model, written.temporary, quantize=quantize, **options)
+        if onnx_tokenizer:  # the text-in graph beside the token-ids one
+            extra = onnx_text.write(model, written.temporary)
+            facts["signatures"].update(extra["signatures"])
+            facts["requires"] = facts.get("requires", []) + extra["requires"]
+        if format == "savedmodel":
+            facts["tf_serving"] = _serving_facts(model, serving_root, name,
+                                                 options.get("text_signature", True))
         write_card(written.temporary, build_card(
             model, format=format, quantize=quantize, facts=facts, source=source,
             metrics=metrics,
         ))
+    # Beside the model folders, after the version is in place, so the list includes it.
+    if format == "savedmodel" and (serving_config or (serving_config is None
+                                                      and destination is None)):
+        from kerabert.export import serving_config as config_files
+
+        config_files.write(serving_root)
     return written.final
+
+
+def _serving_facts(model, root, name, text_signature):
+    """What the card says about serving: versions a server needs, command, REST bodies."""
+    import tensorflow as tf
+    import tensorflow_text
+
+    from kerabert.export import serving_config, warmup
+
+    columns = warmup.example_inputs(model.head.fields, count=2)
+    inputs = {key: value.tolist() for key, value in
+              warmup.request_inputs(model, columns, text_signature).items()}
+    if text_signature:
+        inputs = {key: [v.decode("utf-8") for v in value] for key, value in inputs.items()}
+    rows = len(next(iter(inputs.values())))
+    return {
+        "tensorflow": tf.__version__,
+        "tensorflow_text": tensorflow_text.__version__ if text_signature else None,
+        "docker": serving_config.docker_command(root),
+        "url": f"http://localhost:8501/v1/models/{name}:predict",
+        "instances": {"signature_name": "serving_default", "instances": [
+            {key: value[i] for key, value in inputs.items()} for i in range(rows)]},
+        "inputs": {"signature_name": "serving_default", "inputs": inputs},
+    }

@@ -44,7 +44,8 @@ MODEL_FILE = "model.tflite"
 # Model Maker's names; MediaPipe's metadata writer finds the inputs by these.
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 OUTPUT_NAME = "probabilities"
-QUANTIZATIONS = (None, "int8")
+QUANTIZATIONS = (None, "int8", "int8-full")
+CALIBRATION_EXAMPLES = 200
 
 
 def check_classifier(model):
@@ -67,16 +68,22 @@ def check_classifier(model):
     return head
 
 
-def convert(model, *, quantize=None, sequence_length=None):
+def convert(model, *, quantize=None, sequence_length=None, calibration=None):
     """The `.tflite` bytes (no metadata yet) of `model` on MediaPipe's three inputs.
 
     Args:
         model: a single-label classification `Task`.
-        quantize: `None` (float32) or `"int8"` (dynamic-range: int8 weights).
+        quantize: `None` (float32), `"int8"` (dynamic-range: int8 weights, float
+            activations) or `"int8-full"` (int8 weights and activations, their ranges
+            calibrated on `calibration`; ops without an int8 kernel stay float).
         sequence_length: the fixed input length (default: the model's).
+        calibration: for `"int8-full"`, texts (`{"text": [...]}`) from the training data.
     """
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"mediapipe quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if quantize == "int8-full" and not calibration:
+        raise ExportError("int8-full quantization needs calibration texts (calibration_data"
+                          "= / --calibration-data: e.g. the training file)")
     check_classifier(model)
     length = int(sequence_length or model.sequence_length)
     specs = [tf.TensorSpec([1, length], tf.int32, name=name) for name in INPUT_NAMES]
@@ -95,9 +102,35 @@ def convert(model, *, quantize=None, sequence_length=None):
             directory, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.allow_custom_ops = False  # MediaPipe registers no custom kernels
-        if quantize == "int8":
+        if quantize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "int8-full":
+            converter.representative_dataset = _representative(model, calibration, length)
         return converter.convert()
+
+
+def _representative(model, calibration, length):
+    """The calibration batches (one text each, as MediaPipe runs) for the converter."""
+    packed = model.tokenizer.pack([model.tokenizer(tf.constant(calibration["text"]))], length)
+    columns = {name: packed[key].numpy().astype("int32") for name, key in
+               zip(INPUT_NAMES, ("token_ids", "padding_mask", "segment_ids"))}
+
+    def batches():
+        for row in range(len(calibration["text"])):
+            yield {name: values[row:row + 1] for name, values in columns.items()}
+
+    return batches
+
+
+def calibration_texts(model, data, examples=CALIBRATION_EXAMPLES, seed=0, read_options=None):
+    """`{"text": [...]}`: `examples` texts drawn (seeded) from training data for calibration."""
+    import numpy as np
+
+    from kerabert.export.warmup import texts_from
+
+    texts = texts_from(model, data, read_options)["text"]
+    order = np.random.default_rng(seed).permutation(len(texts))[:examples]
+    return {"text": [texts[i] for i in sorted(order)]}
 
 
 def add_metadata(content, vocabulary, labels):
@@ -232,17 +265,20 @@ def check_runs(content):
             describe(interpreter.get_output_details()))
 
 
-def write(model, directory, *, quantize=None, **unused):
+def write(model, directory, *, quantize=None, calibration=None, **unused):
     """Write `model.tflite` (with MediaPipe metadata) into `directory`; returns card facts."""
     head = check_classifier(model)
-    content = convert(model, quantize=quantize)
+    content = convert(model, quantize=quantize, calibration=calibration)
     inputs, outputs = check_runs(content)
     content = add_metadata(content, model.tokenizer.vocabulary, head.labels)
     with open(Path(directory) / MODEL_FILE, "wb") as f:
         f.write(content)
     return {
         "signatures": {"mediapipe": (inputs, outputs)},
-        "quantization": "dynamic-range int8 weights" if quantize else "none (float32)",
+        "quantization": {
+            None: "none (float32)", "int8": "dynamic-range int8 weights",
+            "int8-full": f"int8 weights and activations, ranges calibrated on "
+                         f"{len((calibration or {}).get('text', []))} training texts"}[quantize],
         "requires": [
             "MediaPipe TextClassifier (tokenizes in its own code, from vocab.txt in the "
             "metadata: it lower-cases ASCII only and does not strip accents)",

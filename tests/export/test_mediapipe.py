@@ -68,7 +68,9 @@ def exported(model, tmp_path_factory):
     assert main(["export", str(folder), "--format", "mediapipe", "--root", str(root),
                  "--name", "sst2"]) == 0
     int8 = kerabert.export(model, "mediapipe", quantize="int8", root=root, name="sst2")
-    return root / "sst2" / "1", int8
+    full = kerabert.export(model, "mediapipe", quantize="int8-full", root=root, name="sst2",
+                           calibration_data={"text": TEXTS * 3})
+    return root / "sst2" / "1", int8, full
 
 
 def test_mediapipe_text_classifier_matches_keras(model, exported):
@@ -89,6 +91,35 @@ def test_mediapipe_int8_is_smaller_and_close(model, exported):
     np.testing.assert_allclose(scores, expected, atol=0.05)
     assert (exported[1] / "model.tflite").stat().st_size < (
         exported[0] / "model.tflite").stat().st_size
+
+
+def test_mediapipe_calibrated_full_integer(model, exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    predictions = model.predict_examples({"text": TEXTS})
+    expected = np.array([[p["scores"][label] for label in model.head.labels]
+                         for p in predictions])
+    _, scores = _scores(_classifier(exported[2] / "model.tflite"), TEXTS, 2)
+    np.testing.assert_allclose(scores, expected, atol=0.05)
+    # Activations are int8: the graph holds quantize ops and int8 tensors, not only weights.
+    def per_tensor_int8(path):
+        tensors = Interpreter(model_path=str(path / "model.tflite")).get_tensor_details()
+        return sum(t["dtype"] == np.int8 and t["quantization_parameters"]["scales"].size == 1
+                   for t in tensors)
+
+    assert per_tensor_int8(exported[2]) > per_tensor_int8(exported[1]) + 20
+    card = json.loads((exported[2] / "card.json").read_text())
+    assert card["quantize"] == "int8-full" and "calibrated on 24 training texts" in (
+        card["quantization"])
+
+
+def test_full_integer_needs_calibration_data(model, tmp_path):
+    from kerabert.export import ExportError
+
+    with pytest.raises(ExportError, match="calibration"):
+        kerabert.export(model, "mediapipe", quantize="int8-full", root=tmp_path)
+    with pytest.raises(ExportError, match="mediapipe"):
+        kerabert.export(model, "tflite", quantize="int8-full", root=tmp_path)
 
 
 def test_card_and_metadata(exported):

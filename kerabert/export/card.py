@@ -106,6 +106,9 @@ def _serving_section(serving, warmup):
     if warmup:
         lines.append(f"Warmup: `{warmup['file']}`, {warmup['records']} requests of batch "
                      f"sizes {warmup['batch_sizes']} built from the {warmup['texts']}.\n")
+    elif warmup is None:
+        lines.append("No warmup requests: `tensorflow-serving-api` was not installed at "
+                     "export (`pip install tensorflow-serving-api`, then export again).\n")
     for form in ("instances", "inputs"):
         lines.append(f"REST, `{form}` form:\n\n```bash\ncurl -d '"
                      + json.dumps(serving[form], ensure_ascii=False).replace("'", "'\\''")
@@ -136,7 +139,7 @@ def render(card):
     lines.append("\n## Inputs and outputs")
     lines.append(_signature_table(card.get("signatures", {})))
     if card.get("tf_serving"):
-        lines.append(_serving_section(card["tf_serving"], card.get("warmup")))
+        lines.append(_serving_section(card["tf_serving"], card.get("warmup", False)))
     lines.append("\n## Training and evaluation\n")
     training = card.get("training")
     if training:

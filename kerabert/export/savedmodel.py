@@ -79,7 +79,7 @@ def _shape(shape):
 
 
 def write(model, directory, *, text_signature=True, model_name=None, warmup_texts=None,
-          warmup=True, **unused):
+          warmup=None, **unused):
     """Write the SavedModel into `directory` (which must not exist or be empty).
 
     Args:
@@ -88,7 +88,8 @@ def write(model, directory, *, text_signature=True, model_name=None, warmup_text
         model_name: TF Serving's model name, for the warmup requests.
         warmup_texts: `{field: [texts]}` for the warmup requests (default: the card's
             examples, `warmup.EXAMPLES`).
-        warmup: write `assets.extra/tf_serving_warmup_requests` (`kerabert.export.warmup`).
+        warmup: write `assets.extra/tf_serving_warmup_requests` (`kerabert.export.warmup`);
+            `None`: when `tensorflow-serving-api` (its protos) is installed.
 
     Returns:
         The model-card facts: files written and signatures.
@@ -98,7 +99,9 @@ def write(model, directory, *, text_signature=True, model_name=None, warmup_text
     archive, signatures = build_archive(model, text_signature=text_signature)
     archive.write_out(str(directory), verbose=False)
     facts = {}
-    if warmup:
+    if warmup is None and not warmup_requests.available():
+        facts["warmup"] = None  # the card says how to get one
+    elif warmup is not False:
         facts["warmup"] = warmup_requests.write(
             model, directory, model_name=model_name or model.name, columns=warmup_texts,
             text_signature=text_signature)

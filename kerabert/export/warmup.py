@@ -41,6 +41,13 @@ EXAMPLES = {
 }
 
 
+def available():
+    """Whether the `PredictionLog` protos (`tensorflow-serving-api`) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow_serving") is not None
+
+
 def example_inputs(fields, count=None):
     """`{field: [texts]}`: the built-in example texts for `fields` (`EXAMPLES`)."""
     missing = [field for field in fields if field not in EXAMPLES]

@@ -19,7 +19,7 @@ def add_parser(subparsers):
     parser.add_argument("--quantize", choices=("int8", "int8-full"),
                         help="int8: dynamic-range int8 weights (tflite, mediapipe, onnx); "
                              "int8-full: int8 activations too, calibrated on "
-                             "--calibration-data (mediapipe)")
+                             "--calibration-data (mediapipe, onnx)")
     parser.add_argument("--calibration-data", metavar="FILE",
                         help="int8-full: training data whose texts calibrate the "
                              "activation ranges (200 drawn at random)")

@@ -77,7 +77,8 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
             `<root>/<name>/<next version>/`.
         quantize: `None` or `"int8"` (TFLite and MediaPipe dynamic-range; ONNX dynamic
             int8 weights); `"int8-full"` (MediaPipe: int8 activations too, calibrated on
-            `calibration_data`, a training file or columns).
+            `calibration_data`, a training file or columns); ONNX: onnxruntime static
+            quantization calibrated the same way.
         name: the model's name in the layout (default: the training folder's name or
             the Keras model name).
         root: the layout's root directory.
@@ -106,8 +107,9 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"unknown quantization {quantize!r}; choose int8, int8-full or none")
-    if quantize == "int8-full" and format != "mediapipe":
-        raise ExportError("int8-full (calibrated) quantization is available for mediapipe")
+    if quantize == "int8-full" and format not in ("mediapipe", "onnx"):
+        raise ExportError("int8-full (calibrated) quantization is available for mediapipe "
+                          "and onnx")
     if quantize and format == "savedmodel":
         raise ExportError("int8 quantization is available for tflite and onnx, not savedmodel")
     unknown = set(options) - {"text_signature", "opset", "warmup", "warmup_data",
@@ -144,7 +146,10 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         name = layout.check_name(name or default_name(model, source))
         target = layout.atomic_directory(model_dir=Path(root) / name)
         serving_root = Path(root)
-    if calibration_data is not None:
+    if quantize == "int8-full":
+        if calibration_data is None:
+            raise ExportError("int8-full quantization needs calibration texts "
+                              "(calibration_data= / --calibration-data: e.g. the training file)")
         from kerabert.export import mediapipe
 
         options["calibration"] = mediapipe.calibration_texts(
@@ -156,7 +161,14 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         if warmup_data is not None:
             options["warmup_texts"] = warmup.texts_from(model, warmup_data, warmup_read_options)
     with target as written:
-        facts = _writer(format)(model, written.temporary, quantize=quantize, **options)
+        static = format == "onnx" and quantize == "int8-full"
+        facts = _writer(format)(model, written.temporary,
+                                quantize=None if static else quantize, **options)
+        if static:  # calibrated int8 from the float graph just written
+            from kerabert.export import onnx_static
+
+            facts["quantization"] = onnx_static.quantize(
+                model, written.temporary / "model.onnx", options["calibration"])
         if onnx_tokenizer:  # the text-in graph beside the token-ids one
             extra = onnx_text.write(model, written.temporary)
             facts["signatures"].update(extra["signatures"])

@@ -123,14 +123,16 @@ def _representative(model, calibration, length):
 
 
 def calibration_texts(model, data, examples=CALIBRATION_EXAMPLES, seed=0, read_options=None):
-    """`{"text": [...]}`: `examples` texts drawn (seeded) from training data for calibration."""
+    """`{field: [texts]}`: `examples` rows drawn (seeded) from training data for calibration
+    (also used by the ONNX `int8-full` export)."""
     import numpy as np
 
     from kerabert.export.warmup import texts_from
 
-    texts = texts_from(model, data, read_options)["text"]
-    order = np.random.default_rng(seed).permutation(len(texts))[:examples]
-    return {"text": [texts[i] for i in sorted(order)]}
+    columns = texts_from(model, data, read_options)
+    rows = len(next(iter(columns.values())))
+    order = sorted(np.random.default_rng(seed).permutation(rows)[:examples])
+    return {field: [values[i] for i in order] for field, values in columns.items()}
 
 
 def add_metadata(content, vocabulary, labels):

@@ -80,9 +80,14 @@ def tokenizer_graph(model):
     return graph
 
 
-def decoder_nodes(model, logits):
+def decoder_nodes(model, logits, opset):
     """Nodes and constants turning `logits` into `label`, `score`, `scores`."""
     from onnx import TensorProto, helper
+
+    if opset >= 18:  # ReduceMax takes its axes as an input from opset 18 on
+        reduce = helper.make_node("ReduceMax", ["scores", "last_axis"], ["score"], keepdims=0)
+    else:
+        reduce = helper.make_node("ReduceMax", ["scores"], ["score"], axes=[-1], keepdims=0)
 
     labels = helper.make_tensor("label_names", TensorProto.STRING, [len(model.head.labels)],
                                 [str(label).encode("utf-8") for label in model.head.labels])
@@ -90,13 +95,14 @@ def decoder_nodes(model, logits):
         helper.make_node("Softmax", [logits], ["scores"], axis=-1),
         helper.make_node("ArgMax", ["scores"], ["best"], axis=-1, keepdims=0),
         helper.make_node("Gather", ["label_names", "best"], ["label"], axis=0),
-        helper.make_node("ReduceMax", ["scores"], ["score"], keepdims=0),
+        reduce,
     ]
     outputs = [helper.make_tensor_value_info("label", TensorProto.STRING, [1]),
                helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
                helper.make_tensor_value_info("scores", TensorProto.FLOAT,
                                              [1, len(model.head.labels)])]
-    return nodes, [labels], outputs
+    constants = [labels, helper.make_tensor("last_axis", TensorProto.INT64, [1], [-1])]
+    return nodes, constants, outputs
 
 
 def compose(model, numeric):
@@ -111,7 +117,8 @@ def compose(model, numeric):
     logits = [value.name for value in numeric.graph.output]
     if len(logits) != 1:
         raise ExportError(f"--onnx-tokenizer: expected one output, got {logits}")
-    nodes, constants, outputs = decoder_nodes(model, logits[0])
+    opset = next(o.version for o in numeric.opset_import if o.domain in ("", "ai.onnx"))
+    nodes, constants, outputs = decoder_nodes(model, logits[0], opset)
     graph = helper.make_graph(
         list(tokenizer.node) + list(numeric.graph.node) + nodes,
         f"kerabert_{head.name}_text",

@@ -38,6 +38,7 @@ def test_raw_text_in_decoded_outputs_out(model, exported):
     loaded = session(exported / "model_text.onnx")
     for text, expected in zip(texts, predictions):
         label, score, scores = loaded.run(None, {"text": np.array([text], dtype=object)})
+        assert (label.shape, score.shape, scores.shape) == ((1,), (1,), (1, 2))
         assert label.tolist() == [expected["label"]]
         np.testing.assert_allclose(score, [expected["score"]], atol=1e-5)
         np.testing.assert_allclose(scores[0], [expected["scores"][k] for k in
@@ -108,3 +109,23 @@ def test_token_ids_equal_the_checkpoints_tokenizer_json_on_sst2_dev(tmp_path):
     for text in texts + ["naïve café Amélie cliché", "Straße œuvre"]:
         ids = loaded.run(["token_ids"], {"text": np.array([text], dtype=object)})[0][0]
         assert ids.tolist() == reference.encode(text).ids, text
+
+
+def test_onnx_calibrated_int8_with_the_tokenizer(model, tmp_path):
+    from kerabert.export.onnx_text import session
+
+    texts = SENTENCES + ["the movie was fun", "not a good story", "awful", "a fine film"]
+    path = kerabert.export(model, "onnx", quantize="int8-full", onnx_tokenizer=True,
+                           calibration_data={"text": texts * 4}, root=tmp_path, name="q")
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(path / "model.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    card = json.loads((path / "card.json").read_text())
+    assert "calibrated on 32 training texts" in card["quantization"]
+    predictions = model.predict_examples({"text": texts})
+    loaded = session(path / "model_text.onnx")
+    for text, expected in zip(texts, predictions):
+        _, _, scores = loaded.run(None, {"text": np.array([text], dtype=object)})
+        np.testing.assert_allclose(scores[0], [expected["scores"][k] for k in
+                                               model.head.labels], atol=0.05)

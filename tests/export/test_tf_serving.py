@@ -174,3 +174,14 @@ def test_cli_warmup_data_and_serving_config(tmp_path, model):
     assert '"/models/sst2"' in (tmp_path / "serve" / "models.config").read_text()
     assert main(["export", str(tmp_path), "--format", "onnx", "--warmup-data",
                  str(data)]) == 2
+
+
+def test_without_serving_protos_the_export_says_so(model, tmp_path, monkeypatch):
+    from kerabert.export import warmup
+
+    monkeypatch.setattr(warmup, "available", lambda: False)
+    path = kerabert.export(model, "savedmodel", root=tmp_path, name="plain")
+    assert not (path / "assets.extra").exists()
+    assert "No warmup requests: `tensorflow-serving-api` was not installed" in (
+        path / "README.md").read_text()
+    assert (tmp_path / "models.config").is_file()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kerabert.export import layout
+from kerabert.export import layout, serving_config
 from kerabert.export.card import build_card, write_card
 from kerabert.export.layout import DEFAULT_ROOT, DestinationExistsError
 from kerabert.export.serving import ExportError, check_exportable
@@ -111,13 +111,14 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         raise ExportError("int8-full (calibrated) quantization is available for mediapipe "
                           "and onnx")
     if quantize and format == "savedmodel":
-        raise ExportError("int8 quantization is available for tflite and onnx, not savedmodel")
+        raise ExportError("int8 quantization is available for tflite, mediapipe and onnx, "
+                          "not savedmodel")
     unknown = set(options) - {"text_signature", "opset", "warmup", "warmup_data",
                               "warmup_read_options", "serving_config", "onnx_tokenizer",
                               "calibration_data", "calibration_read_options"}
     if unknown:
         raise ExportError(f"unknown export option(s) {sorted(unknown)}")
-    serving_config = options.pop("serving_config", None)
+    write_config = options.pop("serving_config", None)
     calibration_data = options.pop("calibration_data", None)
     calibration_read_options = options.pop("calibration_read_options", None)
     if calibration_data is not None and quantize != "int8-full":
@@ -127,7 +128,7 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         raise ExportError("onnx_tokenizer applies to format onnx")
     warmup_data = options.pop("warmup_data", None)
     warmup_read_options = options.pop("warmup_read_options", None)
-    if format != "savedmodel" and (serving_config or warmup_data is not None
+    if format != "savedmodel" and (write_config or warmup_data is not None
                                    or "warmup" in options):
         raise ExportError("warmup requests and the TF Serving configuration are for "
                           "format savedmodel")
@@ -174,40 +175,15 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
             facts["signatures"].update(extra["signatures"])
             facts["requires"] = facts.get("requires", []) + extra["requires"]
         if format == "savedmodel":
-            facts["tf_serving"] = _serving_facts(model, serving_root, name,
-                                                 options.get("text_signature", True))
+            facts["tf_serving"] = serving_config.card_facts(
+                model, serving_root, name, options.get("text_signature", True))
         write_card(written.temporary, build_card(
             model, format=format, quantize=quantize, facts=facts, source=source,
             metrics=metrics,
         ))
     # Beside the model folders, after the version is in place, so the list includes it.
-    if format == "savedmodel" and (serving_config or (serving_config is None
-                                                      and destination is None)):
-        from kerabert.export import serving_config as config_files
-
-        config_files.write(serving_root)
+    if format == "savedmodel" and (write_config or (write_config is None
+                                                    and destination is None)):
+        serving_config.write(serving_root)
     return written.final
 
-
-def _serving_facts(model, root, name, text_signature):
-    """What the card says about serving: versions a server needs, command, REST bodies."""
-    import tensorflow as tf
-    import tensorflow_text
-
-    from kerabert.export import serving_config, warmup
-
-    columns = warmup.example_inputs(model.head.fields, count=2)
-    inputs = {key: value.tolist() for key, value in
-              warmup.request_inputs(model, columns, text_signature).items()}
-    if text_signature:
-        inputs = {key: [v.decode("utf-8") for v in value] for key, value in inputs.items()}
-    rows = len(next(iter(inputs.values())))
-    return {
-        "tensorflow": tf.__version__,
-        "tensorflow_text": tensorflow_text.__version__ if text_signature else None,
-        "docker": serving_config.docker_command(root),
-        "url": f"http://localhost:8501/v1/models/{name}:predict",
-        "instances": {"signature_name": "serving_default", "instances": [
-            {key: value[i] for key, value in inputs.items()} for i in range(rows)]},
-        "inputs": {"signature_name": "serving_default", "inputs": inputs},
-    }

@@ -101,7 +101,9 @@ def decoder_nodes(model, logits, opset):
                helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
                helper.make_tensor_value_info("scores", TensorProto.FLOAT,
                                              [1, len(model.head.labels)])]
-    constants = [labels, helper.make_tensor("last_axis", TensorProto.INT64, [1], [-1])]
+    constants = [labels]
+    if opset >= 18:
+        constants.append(helper.make_tensor("last_axis", TensorProto.INT64, [1], [-1]))
     return nodes, constants, outputs
 
 

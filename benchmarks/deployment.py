@@ -47,7 +47,8 @@ def _compare(name, path, labels, expected, predicted, scores, seconds, texts):
         "max_score_error": float(error.max()),
         "max_score_error_ascii": float(error[ascii_rows].max()),
         "flipped_keras_top_score_max": float(flipped.max()) if flipped.size else None,
-        "p50_ms": float(np.median(seconds) * 1e3), "p90_ms": float(np.percentile(seconds, 90) * 1e3),
+        "p50_ms": float(np.median(seconds) * 1e3),
+        "p90_ms": float(np.percentile(seconds, 90) * 1e3),
         "bytes": size,
     }
 

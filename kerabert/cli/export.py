@@ -15,7 +15,8 @@ def add_parser(subparsers):
                     "overwritten) unless --output is given.",
     )
     parser.add_argument("model", help="a model.keras file or a `kerabert train` output folder")
-    parser.add_argument("--format", required=True, choices=("savedmodel", "tflite", "onnx", "mediapipe"))
+    parser.add_argument("--format", required=True,
+                        choices=("savedmodel", "tflite", "onnx", "mediapipe"))
     parser.add_argument("--quantize", choices=("int8", "int8-full"),
                         help="int8: dynamic-range int8 weights (tflite, mediapipe, onnx); "
                              "int8-full: int8 activations too, calibrated on "

@@ -8,16 +8,22 @@ from kerabert.cli.common import UserError, print_json, resolve_model_path
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "export",
-        help="export for deployment: savedmodel (TF Serving), tflite, onnx",
+        help="export for deployment: savedmodel (TF Serving), tflite, onnx, mediapipe",
         description="Export a trained model. SavedModel and TFLite take raw text and "
                     "decode in the graph; ONNX takes token ids and ships its tokenizer "
                     "files. Written to ROOT/NAME/VERSION (the next version, never "
                     "overwritten) unless --output is given.",
     )
     parser.add_argument("model", help="a model.keras file or a `kerabert train` output folder")
-    parser.add_argument("--format", required=True, choices=("savedmodel", "tflite", "onnx"))
-    parser.add_argument("--quantize", choices=("int8",),
-                        help="dynamic-range int8 weights (tflite, onnx)")
+    parser.add_argument("--format", required=True,
+                        choices=("savedmodel", "tflite", "onnx", "mediapipe"))
+    parser.add_argument("--quantize", choices=("int8", "int8-full"),
+                        help="int8: dynamic-range int8 weights (tflite, mediapipe, onnx); "
+                             "int8-full: int8 activations too, calibrated on "
+                             "--calibration-data (mediapipe, onnx)")
+    parser.add_argument("--calibration-data", metavar="FILE",
+                        help="int8-full: training data whose texts calibrate the "
+                             "activation ranges (200 drawn at random)")
     parser.add_argument("--output", metavar="DIR",
                         help="write exactly this directory (must not exist)")
     parser.add_argument("--root", default="savedmodels",
@@ -27,6 +33,19 @@ def add_parser(subparsers):
                         help="savedmodel: serving_default on token ids, no tensorflow-text "
                              "ops (for servers built without them)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--onnx-tokenizer", action="store_true",
+                        help="onnx: also write model_text.onnx with the tokenizer in the "
+                             "graph (raw text in; onnxruntime-extensions; classifiers)")
+    parser.add_argument("--warmup-data", metavar="FILE",
+                        help="savedmodel: build the TF Serving warmup requests from this "
+                             "file's texts (e.g. the validation data; default: the card's "
+                             "example texts)")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="savedmodel: no assets.extra/tf_serving_warmup_requests")
+    parser.add_argument("--serving-config", action="store_true",
+                        help="savedmodel: write models.config and batching_parameters.txt "
+                             "beside the model folders also with --output (always done "
+                             "in the ROOT layout)")
     parser.set_defaults(run=run)
 
 
@@ -40,6 +59,16 @@ def run(args):
         options["text_signature"] = False
     if args.format == "onnx":
         options["opset"] = args.opset
+    if args.onnx_tokenizer:
+        options["onnx_tokenizer"] = True
+    if args.calibration_data:
+        options["calibration_data"] = args.calibration_data
+    if args.warmup_data:
+        options["warmup_data"] = args.warmup_data
+    if args.no_warmup:
+        options["warmup"] = False
+    if args.serving_config:
+        options["serving_config"] = True
     try:
         path = export(
             str(resolve_model_path(args.model)), format=args.format, destination=args.output,

@@ -5,7 +5,8 @@
 (a temporary sibling renamed when complete), with a model card (`card.json`,
 `README.md`). SavedModel and TFLite take raw strings and decode in the graph (the head's
 `serving_outputs`); ONNX takes token ids and ships the tokenizer's files and a Python
-client (`kerabert.export.client`). See `docs/export.md`.
+client (`kerabert.export.client`). `mediapipe` is a TFLite on token ids with MediaPipe's
+metadata (vocabulary, labels) for its `TextClassifier`. See `docs/export.md`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kerabert.export import layout
+from kerabert.export import layout, serving_config
 from kerabert.export.card import build_card, write_card
 from kerabert.export.layout import DEFAULT_ROOT, DestinationExistsError
 from kerabert.export.serving import ExportError, check_exportable
 
-FORMATS = ("savedmodel", "tflite", "onnx")
-QUANTIZATIONS = (None, "int8")
+FORMATS = ("savedmodel", "tflite", "onnx", "mediapipe")
+QUANTIZATIONS = (None, "int8", "int8-full")
 
 __all__ = ["DestinationExistsError", "ExportError", "FORMATS", "export"]
 
@@ -29,6 +30,8 @@ def _writer(format):
         from kerabert.export import savedmodel as module
     elif format == "tflite":
         from kerabert.export import tflite as module
+    elif format == "mediapipe":
+        from kerabert.export import mediapipe as module
     else:
         from kerabert.export import onnx as module
     return module.write
@@ -68,10 +71,14 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         model: a kerabert `Task`, a `.keras` file, or a `kerabert train` output folder
             (its `metrics.json` goes into the model card).
         format: `"savedmodel"` (TF Serving; raw strings in), `"tflite"` (tokenizer
-            inside; raw strings in) or `"onnx"` (token ids in; tokenizer files beside).
+            inside; raw strings in), `"onnx"` (token ids in; tokenizer files beside) or
+            `"mediapipe"` (TFLite for MediaPipe's TextClassifier; classifiers only).
         destination: an exact directory to write (must not exist). By default,
             `<root>/<name>/<next version>/`.
-        quantize: `None` or `"int8"` (TFLite dynamic-range; ONNX dynamic int8 weights).
+        quantize: `None` or `"int8"` (TFLite and MediaPipe dynamic-range; ONNX dynamic
+            int8 weights); `"int8-full"` (MediaPipe: int8 activations too, calibrated on
+            `calibration_data`, a training file or columns); ONNX: onnxruntime static
+            quantization calibrated the same way.
         name: the model's name in the layout (default: the training folder's name or
             the Keras model name).
         root: the layout's root directory.
@@ -79,6 +86,13 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
             model file).
         **options: format options: `text_signature=False` (SavedModel: token-ids
             `serving_default` only, loadable without tensorflow-text), `opset=17` (ONNX).
+            SavedModel: `warmup=False` (no `assets.extra/tf_serving_warmup_requests`),
+            `warmup_data` (a file the head reads, or columns: the warmup texts; default
+            the card's examples) with `warmup_read_options`, `serving_config` (write
+            `models.config` and `batching_parameters.txt` beside the model folders;
+            default: when exporting into the layout, not with `destination`).
+            ONNX: `onnx_tokenizer=True` also writes `model_text.onnx`, tokenizer in the
+            graph (onnxruntime-extensions; single-label classifiers).
 
     Returns:
         The `Path` of the written directory.
@@ -92,24 +106,84 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZATIONS:
-        raise ExportError(f"unknown quantization {quantize!r}; choose int8 or none")
+        raise ExportError(f"unknown quantization {quantize!r}; choose int8, int8-full or none")
+    if quantize == "int8-full" and format not in ("mediapipe", "onnx"):
+        raise ExportError("int8-full (calibrated) quantization is available for mediapipe "
+                          "and onnx")
     if quantize and format == "savedmodel":
-        raise ExportError("int8 quantization is available for tflite and onnx, not savedmodel")
-    unknown = set(options) - {"text_signature", "opset"}
+        raise ExportError("int8 quantization is available for tflite, mediapipe and onnx, "
+                          "not savedmodel")
+    unknown = set(options) - {"text_signature", "opset", "warmup", "warmup_data",
+                              "warmup_read_options", "serving_config", "onnx_tokenizer",
+                              "calibration_data", "calibration_read_options"}
     if unknown:
         raise ExportError(f"unknown export option(s) {sorted(unknown)}")
+    write_config = options.pop("serving_config", None)
+    calibration_data = options.pop("calibration_data", None)
+    calibration_read_options = options.pop("calibration_read_options", None)
+    if calibration_data is not None and quantize != "int8-full":
+        raise ExportError("calibration data is for quantize='int8-full'")
+    onnx_tokenizer = options.pop("onnx_tokenizer", False)
+    if onnx_tokenizer and format != "onnx":
+        raise ExportError("onnx_tokenizer applies to format onnx")
+    warmup_data = options.pop("warmup_data", None)
+    warmup_read_options = options.pop("warmup_read_options", None)
+    if format != "savedmodel" and (write_config or warmup_data is not None
+                                   or "warmup" in options):
+        raise ExportError("warmup requests and the TF Serving configuration are for "
+                          "format savedmodel")
     model, source, found_metrics = _load(model)
     check_exportable(model)
+    if onnx_tokenizer:
+        from kerabert.export import onnx_text
+
+        onnx_text.check_classifier(model)
     metrics = metrics if metrics is not None else found_metrics
     if destination is not None:
         target = layout.atomic_directory(destination)
+        name = Path(destination).parent.name
+        serving_root = Path(destination).parent.parent
     else:
         name = layout.check_name(name or default_name(model, source))
         target = layout.atomic_directory(model_dir=Path(root) / name)
+        serving_root = Path(root)
+    if quantize == "int8-full":
+        if calibration_data is None:
+            raise ExportError("int8-full quantization needs calibration texts "
+                              "(calibration_data= / --calibration-data: e.g. the training file)")
+        from kerabert.export import mediapipe
+
+        options["calibration"] = mediapipe.calibration_texts(
+            model, calibration_data, read_options=calibration_read_options)
+    if format == "savedmodel":
+        from kerabert.export import warmup
+
+        options["model_name"] = name
+        if warmup_data is not None:
+            options["warmup_texts"] = warmup.texts_from(model, warmup_data, warmup_read_options)
     with target as written:
-        facts = _writer(format)(model, written.temporary, quantize=quantize, **options)
+        static = format == "onnx" and quantize == "int8-full"
+        facts = _writer(format)(model, written.temporary,
+                                quantize=None if static else quantize, **options)
+        if static:  # calibrated int8 from the float graph just written
+            from kerabert.export import onnx_static
+
+            facts["quantization"] = onnx_static.quantize(
+                model, written.temporary / "model.onnx", options["calibration"])
+        if onnx_tokenizer:  # the text-in graph beside the token-ids one
+            extra = onnx_text.write(model, written.temporary)
+            facts["signatures"].update(extra["signatures"])
+            facts["requires"] = facts.get("requires", []) + extra["requires"]
+        if format == "savedmodel":
+            facts["tf_serving"] = serving_config.card_facts(
+                model, serving_root, name, options.get("text_signature", True))
         write_card(written.temporary, build_card(
             model, format=format, quantize=quantize, facts=facts, source=source,
             metrics=metrics,
         ))
+    # Beside the model folders, after the version is in place, so the list includes it.
+    if format == "savedmodel" and (write_config or (write_config is None
+                                                    and destination is None)):
+        serving_config.write(serving_root)
     return written.final
+

@@ -88,6 +88,34 @@ def _signature_table(signatures):
     return "\n".join(lines)
 
 
+def _serving_section(serving, warmup):
+    """How to serve the SavedModel: server versions, `docker run`, REST bodies."""
+    lines = ["\n## Serving with TF Serving\n"]
+    if serving.get("tensorflow_text"):
+        lines.append(
+            f"The server must run TensorFlow {serving['tensorflow']} or newer **with "
+            f"tensorflow-text {serving['tensorflow_text']}'s ops linked in** "
+            "(`FastBertNormalize`, `FastWordpieceTokenizeWithOffsets`, ...). The stock "
+            "`tensorflow/serving` image does not have them and refuses to load this "
+            "model (`Op type not registered`); use a TF Serving build that links "
+            "tensorflow-text at that version, or export with `--token-ids-only`.")
+    else:
+        lines.append(f"The server must run TensorFlow {serving['tensorflow']} or newer; "
+                     "this model holds no tensorflow-text op, so the stock image serves it.")
+    lines.append(f"\n```bash\n{serving['docker']}\n```\n")
+    if warmup:
+        lines.append(f"Warmup: `{warmup['file']}`, {warmup['records']} requests of batch "
+                     f"sizes {warmup['batch_sizes']} built from the {warmup['texts']}.\n")
+    elif warmup is None:
+        lines.append("No warmup requests: `tensorflow-serving-api` was not installed at "
+                     "export (`pip install tensorflow-serving-api`, then export again).\n")
+    for form in ("instances", "inputs"):
+        lines.append(f"REST, `{form}` form:\n\n```bash\ncurl -d '"
+                     + json.dumps(serving[form], ensure_ascii=False).replace("'", "'\\''")
+                     + f"' {serving['url']}\n```\n")
+    return "\n".join(lines)
+
+
 def render(card):
     """The card as Markdown."""
     backbone = card["backbone"]
@@ -110,6 +138,8 @@ def render(card):
         lines.append(f"- Requires: {requirement}")
     lines.append("\n## Inputs and outputs")
     lines.append(_signature_table(card.get("signatures", {})))
+    if card.get("tf_serving"):
+        lines.append(_serving_section(card["tf_serving"], card.get("warmup", False)))
     lines.append("\n## Training and evaluation\n")
     training = card.get("training")
     if training:

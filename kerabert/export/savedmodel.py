@@ -78,15 +78,35 @@ def _shape(shape):
     return [None if d is None else int(d) for d in shape.as_list()] if shape.rank is not None else None
 
 
-def write(model, directory, *, text_signature=True, **unused):
+def write(model, directory, *, text_signature=True, model_name=None, warmup_texts=None,
+          warmup=None, **unused):
     """Write the SavedModel into `directory` (which must not exist or be empty).
+
+    Args:
+        model, directory: the `Task` and the version folder.
+        text_signature: see `build_archive`.
+        model_name: TF Serving's model name, for the warmup requests.
+        warmup_texts: `{field: [texts]}` for the warmup requests (default: the card's
+            examples, `warmup.EXAMPLES`).
+        warmup: write `assets.extra/tf_serving_warmup_requests` (`kerabert.export.warmup`);
+            `None`: when `tensorflow-serving-api` (its protos) is installed.
 
     Returns:
         The model-card facts: files written and signatures.
     """
+    from kerabert.export import warmup as warmup_requests
+
     archive, signatures = build_archive(model, text_signature=text_signature)
     archive.write_out(str(directory), verbose=False)
+    facts = {}
+    if warmup is None and not warmup_requests.available():
+        facts["warmup"] = None  # the card says how to get one
+    elif warmup is not False:
+        facts["warmup"] = warmup_requests.write(
+            model, directory, model_name=model_name or model.name, columns=warmup_texts,
+            text_signature=text_signature)
     return {
+        **facts,
         "signatures": signatures,
         "requires": (["tensorflow-text ops (tensorflow_text imported, or linked into "
                       "the server)"] if text_signature else []),

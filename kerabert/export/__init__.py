@@ -11,6 +11,8 @@ client (`kerabert.export.client`). See `docs/export.md`.
 from __future__ import annotations
 
 import json
+import sys
+import types
 from pathlib import Path
 
 from kerabert.export import layout
@@ -113,3 +115,15 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
             metrics=metrics,
         ))
     return written.final
+
+
+class _CallableModule(types.ModuleType):
+    """`kerabert.export` is this package and, called, its `export` function: with the
+    lazy `kerabert` namespace the package can be imported first, and its module object
+    then stands where `kerabert.export` (the function) used to be."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

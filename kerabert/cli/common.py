@@ -83,14 +83,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                    namespace: argparse.Namespace | None = None) -> argparse.Namespace:
-        namespace, extras = self.parse_known_args(args, namespace)
+        parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             # Unknown options surface at the top-level parser: report them with the
             # chosen sub-command's usage and options.
-            command = getattr(namespace, "command", None)
+            command = getattr(parsed, "command", None)
             parser = self._subcommands().get(command, self) if command else self
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
-        return namespace
+        return parsed
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)

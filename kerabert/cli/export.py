@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from kerabert.cli.common import UserError, add_command, print_json, resolve_model_path
 
@@ -36,7 +37,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from kerabert.export import DestinationExistsError, ExportError, export
 
-    options = {}
+    options: dict[str, Any] = {}
     if args.token_ids_only:
         if args.format != "savedmodel":
             raise UserError("--token-ids-only applies to --format savedmodel")

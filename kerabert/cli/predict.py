@@ -117,10 +117,10 @@ def collect_inputs(args: argparse.Namespace, fields: tuple[str, ...],
         return read_inputs(args, head)
     flags = {"text": args.text, "text_pair": args.text_pair,
              "question": args.question, "context": args.context}
-    columns = {field: flags.get(field) for field in fields}
-    missing = [field for field, values in columns.items() if not values]
+    missing = [field for field in fields if not flags.get(field)]
     if missing:
         raise UserError(f"give --{missing[0].replace('_', '-')} (or --input FILE)")
+    columns = {field: list(flags[field] or ()) for field in fields}
     counts = {len(values) for values in columns.values()}
     if len(counts) > 1:
         raise UserError(f"give as many of each of {', '.join('--' + f for f in fields)}")

@@ -11,8 +11,10 @@ client (`kerabert.export.client`). See `docs/export.md`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
+from typing import Any
 from pathlib import Path
 
 from kerabert.export import layout
@@ -62,8 +64,10 @@ def default_name(model, source=None):
     return model.name
 
 
-def export(model, format="savedmodel", destination=None, quantize=None, name=None, *,
-           root=DEFAULT_ROOT, metrics=None, **options):
+def export(model: Any, format: str = "savedmodel", destination: str | os.PathLike | None = None,
+           quantize: str | None = None, name: str | None = None, *,
+           root: str | os.PathLike = DEFAULT_ROOT, metrics: dict | None = None,
+           **options: Any) -> Path:
     """Export a task model for deployment.
 
     Args:

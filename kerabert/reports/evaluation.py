@@ -38,6 +38,7 @@ from kerabert.reports import plots
 from kerabert.reports.tables import markdown_table, write_csv, write_jsonl
 
 PRF_COLUMNS = ["precision", "recall", "f1", "support"]
+NOT_SHOWN = ("context",)  # long; the id finds it in the data
 
 
 def example_ids(examples: Mapping[str, Any]) -> list[str]:
@@ -269,7 +270,8 @@ def write_report(model: Any, examples: Mapping[str, Any], predictions: list[dict
     head = model.head
     task = _task(head, examples, predictions)
     ids = example_ids(examples)
-    inputs = [{"id": ids[i], **{f: as_text(examples[f][i]) for f in head.fields}}
+    shown = [f for f in head.fields if f not in NOT_SHOWN]
+    inputs = [{"id": ids[i], **{f: as_text(examples[f][i]) for f in shown}}
               for i in range(len(predictions))]
     found = REPORTS[task](head, examples, predictions, inputs, worst)
     files = {}

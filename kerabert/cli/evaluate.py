@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from kerabert.cli.common import add_command, add_data_options, load_task, print_json, read_options
+from kerabert.cli.common import (
+    UserError,
+    add_command,
+    add_data_options,
+    load_task,
+    print_json,
+    read_options,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -38,10 +45,13 @@ def run(args: argparse.Namespace) -> int:
     predictions = model.predict_examples(examples, batch_size=args.batch_size)
     metrics = model.head.score(predictions, examples)
     if args.report:
-        from kerabert.reports import write_report
+        from kerabert.reports.evaluation import ReportError, write_report
 
-        summary = write_report(model, examples, predictions, args.report, worst=args.worst,
-                               metrics=metrics)
+        try:
+            summary = write_report(model, examples, predictions, args.report,
+                                   worst=args.worst, metrics=metrics)
+        except ReportError as e:
+            raise UserError(str(e)) from None
         metrics = {**metrics, "report": summary["files"]["report_md"]}
     print_json(metrics)
     return 0

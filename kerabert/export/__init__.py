@@ -14,8 +14,8 @@ import json
 import os
 import sys
 import types
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from kerabert.export import layout
 from kerabert.export.card import build_card, write_card

@@ -230,6 +230,10 @@ def _qa(head: Any, examples: Mapping[str, Any], predictions: list[dict],
             "error_columns": [*inputs[0], "gold", "predicted", "score", "f1"] if inputs else []}
 
 
+class ReportError(ValueError):
+    """No report for these predictions (a head whose outputs this module cannot read)."""
+
+
 def _task(head: Any, examples: Mapping[str, Any], predictions: list[dict]) -> str:
     first = predictions[0] if predictions else {}
     if "tags" in first and "tags" in examples:
@@ -240,7 +244,7 @@ def _task(head: Any, examples: Mapping[str, Any], predictions: list[dict]) -> st
         return "multi_label"
     if "label" in first and "label" in examples:
         return "classification"
-    raise ValueError(f"head {head.name!r}: no report for its predictions "
+    raise ReportError(f"head {head.name!r}: no report for its predictions "
                      f"({sorted(first)}) against the data's fields ({sorted(examples)})")
 
 

@@ -32,6 +32,7 @@ def trained(tmp_path_factory):
                   root / "backbone")
     (root / "train.tsv").write_text(TRAIN)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # conftest's; the command line sets its own
     # A separate process: stdout and stderr as a shell pipe sees them.
     result = subprocess.run(
         [sys.executable, "-m", "kerabert", "train", "--head", "sentiment",
@@ -129,7 +130,7 @@ def test_predict_csv_without_ids_numbers_lines(trained, capsys):
 
 def test_predict_missing_text_column_names_file_and_line(trained, capsys):
     root, _ = trained
-    (root / "bad.tsv").write_text("id\tsentence\nx1\tgreat film\n")
+    (root / "bad.tsv").write_text("id\tbody\nx1\tgreat film\n")
     assert main(["predict", str(root / "run"), "--input", str(root / "bad.tsv")]) == 2
     err = capsys.readouterr().err
     assert "bad.tsv:1: header has no column" in err and "Traceback" not in err

@@ -52,8 +52,11 @@ def blocks(path: Path) -> list[Block]:
         line = text.count("\n", 0, match.start()) + 1
         block = Block(match.group(1), match.group(2), line)
         above = text[:match.start()].rstrip("\n").split("\n")
-        while above and DIRECTIVE.fullmatch(above[-1].strip()):
-            kind, value = DIRECTIVE.fullmatch(above.pop().strip()).groups()
+        while above and re.fullmatch(r"<!--.*-->", above[-1].strip()):
+            directive = DIRECTIVE.fullmatch(above.pop().strip())
+            if directive is None:
+                continue  # another tool's marker (e.g. example-head:start)
+            kind, value = directive.groups()
             if kind == "skip":
                 block.skip = value or "marked skip"
             elif kind == "needs-data":

@@ -109,7 +109,9 @@ class BertBackbone(keras_hub.models.BertBackbone):
         return config
 
 
-def load_backbone(spec, *, lowercase=None, dtype=None, load_weights=True):
+def load_backbone(spec: str | os.PathLike, *, lowercase: bool | None = None,
+                  dtype: str | None = None,
+                  load_weights: bool = True) -> tuple[BertBackbone, BertTokenizer]:
     """Load a BERT backbone and its tokenizer.
 
     Args:
@@ -160,7 +162,8 @@ def load_backbone(spec, *, lowercase=None, dtype=None, load_weights=True):
     )
 
 
-def save_backbone(backbone, tokenizer, directory):
+def save_backbone(backbone: keras_hub.models.BertBackbone, tokenizer: BertTokenizer,
+                  directory: str | os.PathLike) -> Path:
     """Write a keras-hub preset folder that `load_backbone` (and keras-hub) reads back.
 
     Args:

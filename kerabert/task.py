@@ -8,6 +8,10 @@ sequence length, so a saved `.keras` file is all that is needed to read raw text
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -36,7 +40,8 @@ class Task(keras.Model):
     ```
     """
 
-    def __init__(self, backbone, head, tokenizer, sequence_length=128, **kwargs):
+    def __init__(self, backbone: keras.Model, head: Head | dict, tokenizer: Any,
+                 sequence_length: int = 128, **kwargs: Any) -> None:
         if isinstance(head, dict):
             head = registry.get(head["name"]).from_config(head.get("config", {}))
         if not isinstance(head, Head) and not hasattr(head, "build_outputs"):
@@ -60,7 +65,8 @@ class Task(keras.Model):
         return tuple(self.input.keys()) if isinstance(self.input, dict) else pipeline.BACKBONE_INPUTS
 
     # -- data ------------------------------------------------------------------------------
-    def make_dataset(self, examples, *, batch_size=32, training=False, **options):
+    def make_dataset(self, examples: Mapping[str, Sequence[Any]], *, batch_size: int = 32,
+                     training: bool = False, **options: Any) -> tf.data.Dataset:
         """Raw examples -> a `tf.data.Dataset` of model batches (see
         `kerabert.data.pipeline.make_dataset` for `options`)."""
         return pipeline.make_dataset(
@@ -74,7 +80,8 @@ class Task(keras.Model):
             **options,
         )
 
-    def predict_examples(self, examples, *, batch_size=32):
+    def predict_examples(self, examples: Mapping[str, Sequence[Any]], *,
+                         batch_size: int = 32) -> list[dict[str, Any]]:
         """Raw examples (`{field: list}`) -> one decoded prediction dict per example."""
         missing = [f for f in self.head.fields if f not in examples]
         if missing:
@@ -146,7 +153,8 @@ class Task(keras.Model):
                 {f: _any_batch_spec(t) for f, t in example_tensors.items()})
         return cache[1]
 
-    def evaluate_examples(self, examples, *, batch_size=32):
+    def evaluate_examples(self, examples: Mapping[str, Sequence[Any]], *,
+                          batch_size: int = 32) -> dict[str, Any]:
         """Task metrics (`head.score`) of this model's predictions on `examples`."""
         predictions = self.predict_examples(examples, batch_size=batch_size)
         return self.head.score(predictions, examples)
@@ -180,7 +188,7 @@ def _any_batch_spec(tensor):
     return tf.TensorSpec([None] * tensor.shape.rank, tensor.dtype)
 
 
-def resolve_head(head, **options):
+def resolve_head(head: str | Head, **options: Any) -> Head:
     """A head instance from a name (looked up in the registry) or an instance."""
     if isinstance(head, str):
         return registry.create(head, **options)
@@ -202,9 +210,10 @@ def resolve_backbone(backbone, tokenizer=None, **load_options):
     return backbone, tokenizer
 
 
-def build_model(head, backbone="all-minilm-l6-v2", *, tokenizer=None, sequence_length=128,
-                compile=True, examples=None, optimizer=None, jit_compile=False,
-                **head_options):
+def build_model(head: str | Head, backbone: Any = "all-minilm-l6-v2", *, tokenizer: Any = None,
+                sequence_length: int = 128, compile: bool = True,
+                examples: Mapping[str, Sequence[Any]] | None = None, optimizer: Any = None,
+                jit_compile: bool = False, **head_options: Any) -> Task:
     """Build (and compile) a task model: a plain `keras.Model` with a BERT backbone.
 
     Args:
@@ -241,7 +250,7 @@ def build_model(head, backbone="all-minilm-l6-v2", *, tokenizer=None, sequence_l
     return model
 
 
-def load_model(path, compile=True):
+def load_model(path: str | os.PathLike, compile: bool = True) -> Task:
     """Load a task model saved with `model.save(...)` (a `.keras` file).
 
     Its head is looked up by name in the registry, so a plugin head needs its

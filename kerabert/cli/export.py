@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from kerabert.cli.common import UserError, print_json, resolve_model_path
+import argparse
+from typing import Any
+
+from kerabert.cli.common import UserError, add_command, print_json, resolve_model_path
 
 
-def add_parser(subparsers):
-    parser = subparsers.add_parser(
-        "export",
+def add_parser(subparsers) -> None:
+    parser = add_command(
+        subparsers, "export",
         help="export for deployment: savedmodel (TF Serving), tflite, onnx, mediapipe",
         description="Export a trained model. SavedModel and TFLite take raw text and "
                     "decode in the graph; ONNX takes token ids and ships its tokenizer "
@@ -16,7 +19,9 @@ def add_parser(subparsers):
     )
     parser.add_argument("model", help="a model.keras file or a `kerabert train` output folder")
     parser.add_argument("--format", required=True,
-                        choices=("savedmodel", "tflite", "onnx", "mediapipe"))
+                        choices=("savedmodel", "tflite", "onnx", "mediapipe"),
+                        help="savedmodel and tflite take raw text; onnx takes token ids; "
+                             "mediapipe: MediaPipe's TextClassifier (classifiers)")
     parser.add_argument("--quantize", choices=("int8", "int8-full"),
                         help="int8: dynamic-range int8 weights (tflite, mediapipe, onnx); "
                              "int8-full: int8 activations too, calibrated on "
@@ -27,12 +32,12 @@ def add_parser(subparsers):
     parser.add_argument("--output", metavar="DIR",
                         help="write exactly this directory (must not exist)")
     parser.add_argument("--root", default="savedmodels",
-                        help="root of the versioned layout (default: savedmodels)")
+                        help="root of the versioned layout")
     parser.add_argument("--name", help="model name in the layout (default: the model folder's)")
     parser.add_argument("--token-ids-only", action="store_true",
                         help="savedmodel: serving_default on token ids, no tensorflow-text "
                              "ops (for servers built without them)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset")
     parser.add_argument("--onnx-tokenizer", action="store_true",
                         help="onnx: also write model_text.onnx with the tokenizer in the "
                              "graph (raw text in; onnxruntime-extensions; classifiers)")
@@ -49,10 +54,10 @@ def add_parser(subparsers):
     parser.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from kerabert.export import DestinationExistsError, ExportError, export
 
-    options = {}
+    options: dict[str, Any] = {}
     if args.token_ids_only:
         if args.format != "savedmodel":
             raise UserError("--token-ids-only applies to --format savedmodel")

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 
-def add_parser(subparsers):
-    parser = subparsers.add_parser("heads", help="list the available task heads")
+from kerabert.cli.common import add_command
+
+
+def add_parser(subparsers) -> None:
+    parser = add_command(
+        subparsers, "heads", help="list the available task heads",
+        description="List the task heads the installed distributions provide (through "
+                    "the `kerabert.heads` entry points), with the fields each reads. A "
+                    "plugin that fails to load is reported on standard error and left out.",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per head")
     parser.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     import dataclasses
+    import sys
     import warnings
 
     from kerabert.cli.common import print_json
@@ -20,7 +30,7 @@ def run(args):
         warnings.simplefilter("always")
         infos = available()
     for warning in caught:
-        print(f"warning: {warning.message}")
+        print(f"warning: {warning.message}", file=sys.stderr)
     if args.json:
         for info in infos:
             print_json(dataclasses.asdict(info))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from kerabert.cli.common import UserError, print_json
+import argparse
+
+from kerabert.cli.common import UserError, add_command, print_json
 
 
-def add_parser(subparsers):
-    parser = subparsers.add_parser(
-        "pretrain",
+def add_parser(subparsers) -> None:
+    parser = add_command(
+        subparsers, "pretrain",
         help="continue masked-LM pretraining of a backbone on unlabelled text",
         description="Continue BERT's masked-LM (and optionally next-sentence) pretraining "
                     "on plain-text files, report held-out masked-token accuracy and "
@@ -23,24 +25,27 @@ def add_parser(subparsers):
     parser.add_argument("--corpus", required=True, nargs="+", metavar="PATH",
                         help="text files and/or folders (read recursively)")
     parser.add_argument("--backbone", default="all-minilm-l6-v2",
-                        help="checkpoint folder or preset name (default: all-minilm-l6-v2)")
+                        help="checkpoint folder or preset name")
     parser.add_argument("--output", required=True, help="folder for the adapted backbone")
     parser.add_argument("--documents", choices=("blank_line", "file"), default="blank_line",
-                        help="documents are separated by blank lines (default) or one per file")
+                        help="documents are separated by blank lines, or one per file")
     parser.add_argument("--holdout", type=float, default=0.05,
-                        help="fraction of documents held out for evaluation (default 0.05)")
+                        help="fraction of documents held out for evaluation")
     parser.add_argument("--eval-corpus", nargs="+", metavar="PATH",
                         help="evaluate on these files instead of a held-out part")
-    parser.add_argument("--max-eval-sequences", type=int, default=1000)
-    parser.add_argument("--sequence-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-eval-sequences", type=int, default=1000,
+                        help="evaluate on at most this many sequences")
+    parser.add_argument("--sequence-length", type=int, default=128,
+                        help="tokens per training sequence")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per step")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the corpus")
     parser.add_argument("--max-steps", type=int, help="stop after N steps instead of epochs")
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--learning-rate", type=float, default=5e-5, help="peak learning rate")
+    parser.add_argument("--warmup-ratio", type=float, default=0.1,
+                        help="fraction of the steps spent warming the learning rate up")
+    parser.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
     parser.add_argument("--mask-rate", type=float, default=0.15,
-                        help="fraction of tokens (or words) to predict (default 0.15)")
+                        help="fraction of tokens (or words) to predict")
     parser.add_argument("--whole-word", action="store_true", help="mask whole words")
     parser.add_argument("--next-sentence", action="store_true",
                         help="also train next-sentence prediction (on sentence pairs)")
@@ -48,47 +53,50 @@ def add_parser(subparsers):
                         help="first train a new MLM head alone on the frozen backbone for N "
                              "steps (recommended when the checkpoint has no MLM head)")
     parser.add_argument("--head-learning-rate", type=float, default=1e-3,
-                        help="peak learning rate of the head warmup (default 1e-3)")
+                        help="peak learning rate of the head warmup")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip (and count) lines that are not valid UTF-8")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of initialization, masking and shuffling")
     parser.add_argument("--jit", action="store_true", help="compile training with XLA")
     parser.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    from kerabert.cli.quiet import keras_verbosity, stdout_to_stderr
     from kerabert.pretraining import pretrain
 
     if not 0.0 <= args.holdout < 1.0:
         raise UserError(f"--holdout must be in [0, 1), got {args.holdout}")
     if not 0.0 < args.mask_rate < 1.0:
         raise UserError(f"--mask-rate must be in (0, 1), got {args.mask_rate}")
-    _, report = pretrain(
-        args.corpus,
-        backbone=args.backbone,
-        output_dir=args.output,
-        sequence_length=args.sequence_length,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        learning_rate=args.learning_rate,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        documents=args.documents,
-        holdout=args.holdout,
-        eval_corpus=args.eval_corpus,
-        max_eval_sequences=args.max_eval_sequences,
-        mask_selection_rate=args.mask_rate,
-        whole_word=args.whole_word,
-        next_sentence=args.next_sentence,
-        head_warmup_steps=args.head_warmup_steps,
-        head_learning_rate=args.head_learning_rate,
-        skip_bad=args.skip_bad,
-        seed=args.seed,
-        jit_compile=args.jit,
-        verbose=2,
-        log=lambda message: print(message, file=sys.stderr),
-    )
+    with stdout_to_stderr():  # Keras progress; stdout is for the report
+        _, report = pretrain(
+            args.corpus,
+            backbone=args.backbone,
+            output_dir=args.output,
+            sequence_length=args.sequence_length,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            max_steps=args.max_steps,
+            learning_rate=args.learning_rate,
+            warmup_ratio=args.warmup_ratio,
+            weight_decay=args.weight_decay,
+            documents=args.documents,
+            holdout=args.holdout,
+            eval_corpus=args.eval_corpus,
+            max_eval_sequences=args.max_eval_sequences,
+            mask_selection_rate=args.mask_rate,
+            whole_word=args.whole_word,
+            next_sentence=args.next_sentence,
+            head_warmup_steps=args.head_warmup_steps,
+            head_learning_rate=args.head_learning_rate,
+            skip_bad=args.skip_bad,
+            seed=args.seed,
+            jit_compile=args.jit,
+            verbose=keras_verbosity(),
+            log=lambda message: print(message, file=sys.stderr),
+        )
     report.pop("history", None)
     print_json(report)
     return 0

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from kerabert.cli.common import add_data_options, parse_key_values, print_json, read_options
+import argparse
+import sys
+
+from kerabert.cli.common import (
+    add_command,
+    add_data_options,
+    parse_key_values,
+    print_json,
+    read_options,
+)
 from kerabert.cli.train import MODES, PRECISIONS, STRATEGIES
 
 TUNERS = ("random", "bayesian", "hyperband")  # as kerabert.tuning.TUNERS
 
 
-def add_parser(subparsers):
-    parser = subparsers.add_parser(
-        "tune", help="search a head's hyperparameters with keras-tuner; save the best model"
+def add_parser(subparsers) -> None:
+    parser = add_command(
+        subparsers, "tune",
+        help="search a head's hyperparameters with keras-tuner; save the best model",
+        description="Search a head's hyperparameters (its search space: learning rate, "
+                    "batch size, epochs, warmup, dropout, ...) with keras-tuner, scoring "
+                    "each trial by the head's metric on the validation data. Writes the "
+                    "tuner state, OUTPUT/best/model.keras and OUTPUT/results.json; the "
+                    "trial table goes to standard error, the best result as one JSON line "
+                    "to standard output.",
     )
     parser.add_argument("--train", required=True, help="training data: a file or tfds:NAME")
     parser.add_argument("--validation", required=True,
@@ -18,21 +34,30 @@ def add_parser(subparsers):
     parser.add_argument("--output", default="runs/tune",
                         help="folder for the tuner state, best/model.keras, results.json")
     parser.add_argument("--head", required=True, help="head name (see `kerabert heads`)")
-    parser.add_argument("--head-option", action="append", metavar="KEY=VALUE")
-    parser.add_argument("--backbone", default="all-minilm-l6-v2")
-    parser.add_argument("--tuner", default="random", choices=TUNERS)
+    parser.add_argument("--head-option", action="append", metavar="KEY=VALUE",
+                        help="a head option, e.g. labels='[\"neg\",\"pos\"]' (repeatable)")
+    parser.add_argument("--backbone", default="all-minilm-l6-v2",
+                        help="checkpoint folder or preset name")
+    parser.add_argument("--tuner", default="random", choices=TUNERS,
+                        help="keras-tuner search algorithm")
     parser.add_argument("--max-trials", type=int, default=10, help="random / bayesian trials")
     parser.add_argument("--max-epochs", type=int, default=3, help="Hyperband's largest budget")
     parser.add_argument("--objective", help="the head metric to maximize (default: the "
                                             "head's own, e.g. accuracy or f1)")
-    parser.add_argument("--mode", default="full", choices=MODES)
-    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
-    parser.add_argument("--strategy", default="auto", choices=STRATEGIES)
-    parser.add_argument("--sequence-length", type=int, default=128)
-    parser.add_argument("--max-train-examples", type=int)
-    parser.add_argument("--max-validation-examples", type=int)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--mode", default="full", choices=MODES,
+                        help="full fine-tuning, frozen backbone (head only), or LoRA")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS[1:],
+                        help="float32, or mixed precision (float16 with loss scaling)")
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                        help="tf.distribute strategy")
+    parser.add_argument("--sequence-length", type=int, default=128,
+                        help="the longest packed input in tokens")
+    parser.add_argument("--max-train-examples", type=int, metavar="N",
+                        help="use the first N training examples")
+    parser.add_argument("--max-validation-examples", type=int, metavar="N",
+                        help="use the first N validation examples")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search and training")
+    parser.add_argument("--jit", action="store_true", help="compile training with XLA")
     parser.add_argument("--resume-search", action="store_true",
                         help="continue the search in --output instead of starting over")
     parser.add_argument("--train-option", action="append", metavar="KEY=VALUE",
@@ -41,34 +66,36 @@ def add_parser(subparsers):
     parser.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    from kerabert.cli.quiet import stdout_to_stderr
     from kerabert.task import resolve_head
     from kerabert.tuning import tune
 
     head = resolve_head(args.head, **parse_key_values(args.head_option, "--head-option"))
-    result = tune(
-        head,
-        args.train,
-        args.validation,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        max_epochs=args.max_epochs,
-        backbone=args.backbone,
-        output_dir=args.output,
-        objective=args.objective,
-        mode=args.mode,
-        overwrite=not args.resume_search,
-        seed=args.seed,
-        read_options=read_options(args),
-        max_train_examples=args.max_train_examples,
-        max_validation_examples=args.max_validation_examples,
-        precision=args.precision,
-        strategy=args.strategy,
-        sequence_length=args.sequence_length,
-        jit_compile=args.jit,
-        **parse_key_values(args.train_option, "--train-option"),
-    )
-    print(result.table())
+    with stdout_to_stderr():  # per-trial lines; stdout is for the result
+        result = tune(
+            head,
+            args.train,
+            args.validation,
+            tuner=args.tuner,
+            max_trials=args.max_trials,
+            max_epochs=args.max_epochs,
+            backbone=args.backbone,
+            output_dir=args.output,
+            objective=args.objective,
+            mode=args.mode,
+            overwrite=not args.resume_search,
+            seed=args.seed,
+            read_options=read_options(args),
+            max_train_examples=args.max_train_examples,
+            max_validation_examples=args.max_validation_examples,
+            precision=args.precision,
+            strategy=args.strategy,
+            sequence_length=args.sequence_length,
+            jit_compile=args.jit,
+            **parse_key_values(args.train_option, "--train-option"),
+        )
+    print(result.table(), file=sys.stderr)
     print_json({"objective": result.objective, "best_score": result.best.score,
                 "best_hyperparameters": result.best.hyperparameters,
                 "best_model": result.best_model_path,

@@ -1,10 +1,20 @@
 """Data: readers for local files and tensorflow-datasets, and the tf.data pipeline."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from kerabert.data.tables import DataError, Examples, read_table
 from kerabert.data.tfds import TFDS_PREFIX, read_tfds
 
+if TYPE_CHECKING:
+    from kerabert.heads.base import Head
 
-def load_examples(head, source, **options):
+
+def load_examples(head: Head, source: str | os.PathLike | Mapping[str, Sequence[Any]],
+                  **options: Any) -> Examples:
     """Raw examples for `head` from a file path, `tfds:NAME[:SPLIT]`, or columns.
 
     Args:

@@ -12,7 +12,11 @@ metadata (vocabulary, labels) for its `TextClassifier`. See `docs/export.md`.
 from __future__ import annotations
 
 import json
+import os
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 from kerabert.export import layout, serving_config
 from kerabert.export.card import build_card, write_card
@@ -63,8 +67,10 @@ def default_name(model, source=None):
     return model.name
 
 
-def export(model, format="savedmodel", destination=None, quantize=None, name=None, *,
-           root=DEFAULT_ROOT, metrics=None, **options):
+def export(model: Any, format: str = "savedmodel", destination: str | os.PathLike | None = None,
+           quantize: str | None = None, name: str | None = None, *,
+           root: str | os.PathLike = DEFAULT_ROOT, metrics: dict | None = None,
+           **options: Any) -> Path:
     """Export a task model for deployment.
 
     Args:
@@ -187,3 +193,14 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         serving_config.write(serving_root)
     return written.final
 
+
+class _CallableModule(types.ModuleType):
+    """`kerabert.export` is this package and, called, its `export` function: with the
+    lazy `kerabert` namespace the package can be imported first, and its module object
+    then stands where `kerabert.export` (the function) used to be."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -41,7 +41,8 @@ def build_card(model, *, format, quantize, facts, source=None, metrics=None):
         "quantize": quantize,
         "head": {"name": head.name, "class": f"{type(head).__module__}.{type(head).__name__}",
                  "config": head.get_config()},
-        "labels": getattr(head, "labels", None),
+        # The names predictions give (label values renamed by `label_names`).
+        "labels": getattr(head, "output_labels", None) or getattr(head, "labels", None),
         "fields": list(head.fields),
         "backbone": backbone_summary(model),
         "tokenizer": {"vocabulary_size": model.tokenizer.vocabulary_size,

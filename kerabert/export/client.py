@@ -257,6 +257,8 @@ class OnnxModel:
         outputs = self.run(**columns)
         head = self.card.get("head", {})
         labels = head.get("config", {}).get("labels")
+        names = head.get("config", {}).get("label_names") or {}
+        labels = [names.get(label, label) for label in labels] if labels else labels
         logits = outputs.get("logits")
         if not labels or logits is None or logits.ndim != 2 or head.get("config", {}).get(
             "multi_label"

@@ -23,6 +23,8 @@ refuses a head written for another major version with a message naming both.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 CONTRACT_VERSION = 1
 
@@ -56,23 +58,25 @@ class Head:
 
     # -- raw data --------------------------------------------------------------------------
     @property
-    def fields(self) -> tuple:
+    def fields(self) -> tuple[str, ...]:
         """Raw input fields the head reads at inference, e.g. `("text",)`."""
         raise NotImplementedError
 
     @property
-    def target_fields(self) -> tuple:
+    def target_fields(self) -> tuple[str, ...]:
         """Raw fields holding the targets in training data, e.g. `("label",)`."""
         return ()
 
-    def read(self, path, **options) -> dict:
+    def read(self, path: str, **options: Any) -> Mapping[str, list]:
         """Read a file into columns `{field: list}`; errors name the file and line."""
         raise NotImplementedError(f"head {self.name!r} has no file reader")
 
-    def adapt(self, examples: dict) -> None:
+    def adapt(self, examples: Mapping[str, Sequence[Any]]) -> None:
         """Learn what the head needs from training examples (e.g. the label set)."""
 
-    def prepare_examples(self, examples, tokenizer, sequence_length, *, skip_bad=False):
+    def prepare_examples(self, examples: Mapping[str, Sequence[Any]], tokenizer: Any,
+                         sequence_length: int, *,
+                         skip_bad: bool = False) -> tuple[Mapping[str, Sequence[Any]], int]:
         """Check training examples against the tokenizer and count model rows.
 
         Called by `kerabert.train` once the tokenizer is known. A head whose examples
@@ -86,7 +90,7 @@ class Head:
         return examples, len(examples)
 
     # -- preprocessing ---------------------------------------------------------------------
-    def preprocessor(self, tokenizer, sequence_length):
+    def preprocessor(self, tokenizer: Any, sequence_length: int) -> Any:
         """A Keras layer: raw batch `{field: tensor}` -> `(features, targets, weights)`.
 
         `features` holds at least `token_ids`, `segment_ids` and `padding_mask` of shape
@@ -96,35 +100,37 @@ class Head:
         """
         raise NotImplementedError
 
-    def extra_inputs(self) -> dict:
+    def extra_inputs(self) -> dict[str, Any]:
         """Model inputs beyond the backbone's three, as `{name: keras.Input}`."""
         return {}
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs: dict, inputs: dict):
+    def build_outputs(self, backbone_outputs: dict, inputs: dict) -> Any:
         """Head layers on the backbone's outputs: logits (a tensor or a dict)."""
         raise NotImplementedError
 
-    def loss(self):
+    def loss(self) -> Any:
         raise NotImplementedError
 
-    def metrics(self) -> list:
+    def metrics(self) -> list[Any]:
         return []
 
     # -- outputs ---------------------------------------------------------------------------
-    def decode(self, outputs, features, examples) -> list:
+    def decode(self, outputs: Any, features: Mapping[str, Any],
+               examples: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         """Numpy `outputs` and `features` of one batch -> one dict per raw example."""
         raise NotImplementedError
 
-    def score(self, predictions: list, examples: dict) -> dict:
+    def score(self, predictions: list[dict[str, Any]],
+              examples: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
         """Task metrics of decoded `predictions` against the examples' targets."""
         return {}
 
-    def serving_outputs(self, outputs, features) -> dict:
+    def serving_outputs(self, outputs: Any, features: Mapping[str, Any]) -> dict[str, Any]:
         """In-graph decoded outputs for exports: `{name: tf.Tensor}` with batch first."""
         raise NotImplementedError(f"head {self.name!r} does not implement serving_outputs")
 
-    def search_space(self, hp) -> dict:
+    def search_space(self, hp: Any) -> dict[str, Any]:
         """keras-tuner hyperparameters for this head: `{name: hp.<Choice|Float|Int>}`."""
         return {
             "learning_rate": hp.Choice("learning_rate", [2e-5, 3e-5, 5e-5, 1e-4]),
@@ -134,13 +140,13 @@ class Head:
         }
 
     # -- configuration ---------------------------------------------------------------------
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Head:
         return cls(**copy.deepcopy(config))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({options})"

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerabert.data.tables import read_table
+from kerabert.data.tables import DataError, read_table
 from kerabert.heads.base import Head
 from kerabert.heads.layers import dropout_logits
 
@@ -99,6 +99,9 @@ class TextClassificationHead(Head):
         text_pair: classify pairs of texts (`text`, `text_pair`).
         dropout: dropout rate before the output layer.
         threshold: multi-label decision threshold, one float or `{label: float}`.
+        label_names: `{label: name}`: what predictions, reports and exports call a
+            label value of the data (e.g. `{"0": "negative", "1": "positive"}`);
+            unnamed labels keep their value. Targets in data files stay the values.
 
     Example:
     ```python
@@ -112,12 +115,40 @@ class TextClassificationHead(Head):
               "sequence_length": 128}
 
     def __init__(self, labels=None, multi_label=False, text_pair=False, dropout=0.1,
-                 threshold=0.5):
+                 threshold=0.5, label_names=None):
         self.labels = [str(label) for label in labels] if labels else None
         self.multi_label = bool(multi_label)
         self.text_pair = bool(text_pair)
         self.dropout = float(dropout)
         self.threshold = threshold
+        self.label_names = (
+            {str(k): str(v) for k, v in label_names.items()} if label_names else None
+        )
+        if self.labels:
+            self._check_label_names()
+
+    def _check_label_names(self):
+        if not self.label_names:
+            return
+        unknown = sorted(set(self.label_names) - set(self.labels))
+        if unknown:
+            raise DataError(f"label_names: {unknown[0]!r} is not a label of the data; "
+                             f"labels: {self.labels}")
+        names = self.output_labels
+        if len(set(names)) < len(names):
+            raise DataError(f"label_names give two labels the same name: {names}")
+
+    @property
+    def output_labels(self):
+        """The label names predictions and exports give, in class order (None until
+        the labels are known)."""
+        if self.labels is None:
+            return None
+        names = self.label_names or {}
+        return [names.get(label, label) for label in self.labels]
+
+    def _name(self, label):
+        return (self.label_names or {}).get(str(label), str(label))
 
     # -- data ------------------------------------------------------------------------------
     @property
@@ -162,6 +193,7 @@ class TextClassificationHead(Head):
         if self.multi_label:
             values = [label for row in values for label in row]
         self.labels = sort_labels(str(v) for v in values)
+        self._check_label_names()
 
     @property
     def num_labels(self):
@@ -211,37 +243,39 @@ class TextClassificationHead(Head):
         probabilities = self.probabilities(outputs)
         results = []
         thresholds = self._thresholds()
+        names = self.output_labels
         for row in probabilities:
-            scores = {label: round(float(p), 6) for label, p in zip(self.labels, row)}
+            scores = {name: round(float(p), 6) for name, p in zip(names, row)}
             if self.multi_label:
-                chosen = [label for label, p, t in zip(self.labels, row, thresholds) if p >= t]
+                chosen = [name for name, p, t in zip(names, row, thresholds) if p >= t]
                 results.append({"labels": chosen, "scores": scores})
             else:
                 best = int(np.argmax(row))
                 results.append(
-                    {"label": self.labels[best], "score": float(row[best]), "scores": scores}
+                    {"label": names[best], "score": float(row[best]), "scores": scores}
                 )
         return results
 
     def score(self, predictions, examples):
         if "label" not in examples:
             return {}
+        # Predictions carry the label names; the data carries the label values.
         if self.multi_label:
             return _multi_label_scores(
                 [set(p["labels"]) for p in predictions],
-                [set(map(str, gold)) for gold in examples["label"]],
-                self.labels,
+                [set(map(self._name, gold)) for gold in examples["label"]],
+                self.output_labels,
             )
         predicted = [p["label"] for p in predictions]
-        gold = [str(g) for g in examples["label"]]
+        gold = [self._name(g) for g in examples["label"]]
         return {
             "accuracy": float(np.mean([p == g for p, g in zip(predicted, gold)])),
-            "macro_f1": _macro_f1(predicted, gold, self.labels),
+            "macro_f1": _macro_f1(predicted, gold, self.output_labels),
             "examples": len(gold),
         }
 
     def serving_outputs(self, outputs, features):
-        names = tf.constant(self.labels)
+        names = tf.constant(self.output_labels)
         if self.multi_label:
             scores = tf.sigmoid(tf.cast(outputs, tf.float32))
             chosen = tf.where(scores >= tf.constant(self._thresholds(), tf.float32), 1, 0)
@@ -267,6 +301,7 @@ class TextClassificationHead(Head):
             "text_pair": self.text_pair,
             "dropout": self.dropout,
             "threshold": self.threshold,
+            "label_names": self.label_names,
         }
 
 
@@ -277,20 +312,23 @@ class SentimentHead(TextClassificationHead):
         labels: sentiment names (e.g. `["negative", "positive"]`); learned from the
             training data when omitted.
         dropout: dropout rate before the output layer.
+        label_names: `{label: name}` for the data's label values, e.g.
+            `{"0": "negative", "1": "positive"}`.
 
     Example:
     ```python
-    head = SentimentHead(labels=["negative", "positive"])
+    head = SentimentHead(labels=["0", "1"], label_names={"0": "negative", "1": "positive"})
     ```
     """
 
     name = "sentiment"
 
-    def __init__(self, labels=None, dropout=0.1):
-        super().__init__(labels=labels, dropout=dropout)
+    def __init__(self, labels=None, dropout=0.1, label_names=None):
+        super().__init__(labels=labels, dropout=dropout, label_names=label_names)
 
     def get_config(self):
-        return {"labels": self.labels, "dropout": self.dropout}
+        return {"labels": self.labels, "dropout": self.dropout,
+                "label_names": self.label_names}
 
 
 def _f1(tp, fp, fn):

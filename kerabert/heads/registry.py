@@ -23,6 +23,7 @@ always used. See `docs/plugins.md`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.metadata
 import inspect
 import os
@@ -232,9 +233,12 @@ def get(name):
     if not candidates:
         why = [f"distribution {d} {v} declares it but {reason}"
                for ep, d, v, reason in excluded if ep.name == name]
+        known = names()
+        close = difflib.get_close_matches(name, known, n=1)
         raise HeadNotFoundError(
             f"unknown head {name!r}" + (f" ({'; '.join(why)})" if why else "")
-            + f"; available heads: {', '.join(names()) or '(none)'}"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+            + f"; available heads: {', '.join(known) or '(none)'}"
         )
     if len({d for _, d, _ in candidates}) > 1:
         owners = ", ".join(f"{d} {v} ({ep.value})" for ep, d, v in candidates)

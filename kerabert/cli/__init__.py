@@ -16,6 +16,8 @@ def build_parser():
         description="Fine-tune BERT-family encoders with Keras 3 on TensorFlow.",
     )
     parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -45,7 +47,7 @@ def main(argv=None):
     try:
         return args.run(args) or 0
     except (UserError, *user_errors()) as e:
-        return report_error(e)
+        return report_error(e, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("heads", help="list the available task heads")
@@ -20,7 +22,7 @@ def run(args):
         warnings.simplefilter("always")
         infos = available()
     for warning in caught:
-        print(f"warning: {warning.message}")
+        print(f"warning: {warning.message}", file=sys.stderr)
     if args.json:
         for info in infos:
             print_json(dataclasses.asdict(info))

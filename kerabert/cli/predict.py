@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 from kerabert.cli.common import UserError, load_task, print_json
 
 
@@ -23,38 +20,14 @@ def add_parser(subparsers):
     parser.set_defaults(run=run)
 
 
-def _read_jsonl(path):
-    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
-    rows = []
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{number}: invalid JSON ({e.msg})") from None
-            if isinstance(row, str):
-                row = {"text": row}
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{number}: expected a JSON object or string")
-            rows.append((number, row))
-    return rows
-
-
 def collect_inputs(args, fields):
     """Columns `{field: list}` for `fields` from the flags or the JSONL input."""
     flags = {"text": args.text, "text_pair": args.text_pair,
              "question": args.question, "context": args.context}
     if args.input:
-        rows = _read_jsonl(args.input)
-        columns = {field: [] for field in fields}
-        for number, row in rows:
-            for field in fields:
-                if field not in row:
-                    raise UserError(f"{args.input}:{number}: missing field {field!r}")
-                columns[field].append(row[field])
-        return columns
+        from kerabert.data.tables import read_inputs  # file:line errors, BOM, UTF-8
+
+        return read_inputs(args.input, list(fields))
     columns = {field: flags.get(field) for field in fields}
     missing = [field for field, values in columns.items() if not values]
     if missing:

@@ -85,6 +85,8 @@ def add_parser(subparsers):
     parser.add_argument("--output", required=True, help="folder for model.keras and metrics")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from OUTPUT/backup")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files of an earlier run in OUTPUT")
     parser.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                         help="stop after PATIENCE epochs without validation improvement")
     parser.add_argument("--monitor", default="val_loss",
@@ -107,6 +109,7 @@ def run(args):
         output_dir=args.output,
         read_options=read_options(args),
         resume=args.resume,
+        overwrite=args.overwrite,
         early_stopping_patience=args.early_stopping,
         monitor=args.monitor,
         tensorboard=not args.no_tensorboard,

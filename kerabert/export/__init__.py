@@ -1,7 +1,9 @@
 """Exports that take raw text: SavedModel (TF Serving), TFLite (mobile), ONNX.
 
 `export(model, format=...)` writes one format into TF Serving's layout,
-`savedmodels/<model-name>/<version>/` (the next version; never overwritten), atomically
+`savedmodels/<model-name>/<version>/` for SavedModels and
+`savedmodels/<model-name>-<format>/<version>/` for the others (the next version; never
+overwritten), atomically
 (a temporary sibling renamed when complete), with a model card (`card.json`,
 `README.md`). SavedModel and TFLite take raw strings and decode in the graph (the head's
 `serving_outputs`); ONNX takes token ids and ships the tokenizer's files and a Python
@@ -70,7 +72,8 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
         format: `"savedmodel"` (TF Serving; raw strings in), `"tflite"` (tokenizer
             inside; raw strings in) or `"onnx"` (token ids in; tokenizer files beside).
         destination: an exact directory to write (must not exist). By default,
-            `<root>/<name>/<next version>/`.
+            `<root>/<name>/<next version>/` (SavedModel) or
+            `<root>/<name>-<format>/<next version>/` (other formats).
         quantize: `None` or `"int8"` (TFLite dynamic-range; ONNX dynamic int8 weights).
         name: the model's name in the layout (default: the training folder's name or
             the Keras model name).
@@ -86,7 +89,7 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
     Example:
     ```python
     path = kerabert.export("runs/sst2", format="tflite", quantize="int8")
-    # savedmodels/sst2/1/model.tflite, card.json, README.md
+    # savedmodels/sst2-tflite/1/model.tflite, card.json, README.md
     ```
     """
     if format not in FORMATS:
@@ -104,8 +107,8 @@ def export(model, format="savedmodel", destination=None, quantize=None, name=Non
     if destination is not None:
         target = layout.atomic_directory(destination)
     else:
-        name = layout.check_name(name or default_name(model, source))
-        target = layout.atomic_directory(model_dir=Path(root) / name)
+        target = layout.atomic_directory(
+            model_dir=layout.model_dir(root, name or default_name(model, source), format))
     with target as written:
         facts = _writer(format)(model, written.temporary, quantize=quantize, **options)
         write_card(written.temporary, build_card(

@@ -90,7 +90,7 @@ class Task(keras.Model):
         if missing:
             raise DataError(f"head {self.head.name!r} needs field(s) {missing}")
         columns = {f: list(examples[f]) for f in self.head.fields}
-        check_text_columns(columns, examples)
+        check_text_columns(columns, examples, words=self.head.token_level_targets)
         if not columns[self.head.fields[0]]:
             return []
         tensors = pipeline.examples_to_tensors(columns)

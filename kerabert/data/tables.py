@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
 FORMATS = ("csv", "tsv", "jsonl", "lines")
 
 
@@ -84,13 +86,14 @@ def check_targets(head, examples, what):
                     f"--label-column COLUMN, Python: label_column=)")
 
 
-def check_text_columns(columns, examples=None):
+def check_text_columns(columns, examples=None, words=True):
     """Raise `DataError` naming the row of the first value of `columns` that is not a
-    string (or a list of strings: words of a token-level head)."""
+    string (or, with `words`, a list of strings: the words of a token-level head)."""
+    sequences = (list, tuple, np.ndarray) if words else ()
     for field, values in columns.items():
         for index, value in enumerate(values):
-            ok = isinstance(value, str) or (
-                isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
+            ok = isinstance(value, (str, bytes)) or (
+                isinstance(value, sequences) and all(isinstance(v, (str, bytes)) for v in value))
             if not ok:
                 raise DataError(
                     f"{where(examples, index)}: {field!r} is "

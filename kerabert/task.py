@@ -164,7 +164,7 @@ class Task(keras.Model):
             DataError: `examples` lack the head's target fields (no labels to score).
         """
         check_positive_int("batch_size", batch_size)
-        check_targets(self.head, examples, "evaluate")
+        check_targets(self.head, examples, "evaluate against")
         predictions = self.predict_examples(examples, batch_size=batch_size)
         return self.head.score(predictions, examples)
 

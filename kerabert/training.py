@@ -438,7 +438,7 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
             "resume it (resume=True, --resume) or delete the folder"
         )
     if initial_epoch is not None and not chief:
-        # Every worker must restore the same state: the chief's backup (BackupAndRestore
+        # Every worker must restore the same state: the chief's backup (CrashSafeBackup
         # reads only its own folder, here a new scratch folder). The chief cannot
         # rewrite it before this worker joins the first epoch's collectives.
         shutil.copytree(Path(output_dir) / BACKUP_FOLDER, work_dir / BACKUP_FOLDER)
@@ -525,7 +525,7 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
                 shuffle=False,  # the pipeline shuffles
             )
     finally:
-        model._initial_epoch = None  # set by BackupAndRestore; not for later fits
+        model._initial_epoch = None  # (Keras' BackupAndRestore sets it); not for later fits
     train_seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
     report = {

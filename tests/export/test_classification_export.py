@@ -62,6 +62,16 @@ def test_versions_follow_tf_serving_layout(exports):
     assert (exports["savedmodel"] / "README.md").read_text().startswith("# sentiment model")
 
 
+def test_savedmodel_stores_each_weight_once(exports, model):
+    # Keras' ExportArchive saved every weight twice (the Keras variable and the
+    # tf.Variable the endpoints capture, `variables/` and `_all_variables/`).
+    weights = sum(w.nbytes for w in model.get_weights())
+    for key in ("savedmodel", "ids_only"):
+        data = sum(p.stat().st_size
+                   for p in (exports[key] / "variables").glob("variables.data-*"))
+        assert weights <= data < 1.2 * weights, (key, data, weights)
+
+
 SESSION_LOADER = textwrap.dedent("""
     import json, sys
     if sys.argv[2] == "with-text-ops":

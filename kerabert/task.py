@@ -17,8 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from kerabert.data import pipeline
+from kerabert.data.tables import DataError, check_targets, check_text_columns
 from kerabert.heads import registry
 from kerabert.heads.base import Head
+from kerabert.validation import check_positive_int, check_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="kerabert")
@@ -42,6 +44,8 @@ class Task(keras.Model):
 
     def __init__(self, backbone: keras.Model, head: Head | dict, tokenizer: Any,
                  sequence_length: int = 128, **kwargs: Any) -> None:
+        # Before the graph is built: a length of 0 crashes TensorFlow.
+        check_sequence_length(sequence_length, getattr(backbone, "max_sequence_length", None))
         if isinstance(head, dict):
             head = registry.get(head["name"]).from_config(head.get("config", {}))
         if not isinstance(head, Head) and not hasattr(head, "build_outputs"):
@@ -82,11 +86,18 @@ class Task(keras.Model):
 
     def predict_examples(self, examples: Mapping[str, Sequence[Any]], *,
                          batch_size: int = 32) -> list[dict[str, Any]]:
-        """Raw examples (`{field: list}`) -> one decoded prediction dict per example."""
+        """Raw examples (`{field: list}`) -> one decoded prediction dict per example.
+
+        Raises:
+            OptionError: `batch_size` is not a positive integer.
+            DataError: a field is missing, or a value is not a (non-null) string.
+        """
+        check_positive_int("batch_size", batch_size)
         missing = [f for f in self.head.fields if f not in examples]
         if missing:
-            raise ValueError(f"head {self.head.name!r} needs field(s) {missing}")
+            raise DataError(f"head {self.head.name!r} needs field(s) {missing}")
         columns = {f: list(examples[f]) for f in self.head.fields}
+        check_text_columns(columns, examples, words=self.head.token_level_targets)
         if not columns[self.head.fields[0]]:
             return []
         tensors = pipeline.examples_to_tensors(columns)
@@ -155,7 +166,13 @@ class Task(keras.Model):
 
     def evaluate_examples(self, examples: Mapping[str, Sequence[Any]], *,
                           batch_size: int = 32) -> dict[str, Any]:
-        """Task metrics (`head.score`) of this model's predictions on `examples`."""
+        """Task metrics (`head.score`) of this model's predictions on `examples`.
+
+        Raises:
+            DataError: `examples` lack the head's target fields (no labels to score).
+        """
+        check_positive_int("batch_size", batch_size)
+        check_targets(self.head, examples, "evaluate against")
         predictions = self.predict_examples(examples, batch_size=batch_size)
         return self.head.score(predictions, examples)
 
@@ -250,19 +267,102 @@ def build_model(head: str | Head, backbone: Any = "all-minilm-l6-v2", *, tokeniz
     return model
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> Task:
+class ModelFileError(ValueError):
+    """A model file that is not a loadable kerabert task model (missing, empty,
+    truncated, corrupt, another kind of model, or refused by safe mode)."""
+
+
+def check_model_file(path):
+    """Raise `ModelFileError` unless `path` is a whole `.keras` archive of a kerabert
+    `Task` (every member's CRC checked: a truncated or bit-flipped file is named as
+    such, not reported by Keras as a missing file or an h5py error)."""
+    import json
+    import zipfile
+    from pathlib import Path
+
+    path = Path(path)
+    retrain = "train it again with `kerabert train`, or copy the file again"
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file (train one with `kerabert train`)")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder, not a .keras file (give the "
+                             "model.keras inside it)")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: the file is empty ({retrain})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+            names = set(archive.namelist())
+            if broken is not None:
+                raise ModelFileError(f"{path}: corrupt (member {broken} fails its CRC "
+                                     f"check; {retrain})")
+            if not {"config.json", "model.weights.h5"} <= names:
+                raise ModelFileError(f"{path}: not a Keras model archive (no config.json "
+                                     f"or model.weights.h5; {retrain})")
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise ModelFileError(f"{path}: not a whole .keras file ({type(e).__name__}: {e}; "
+                             f"truncated or another format? {retrain})") from None
+    registered = config.get("registered_name") or config.get("class_name")
+    if registered not in ("kerabert>Task", "Task"):
+        raise ModelFileError(f"{path}: a plain Keras model ({config.get('class_name')}), "
+                             "not a kerabert task model (build one with kerabert.build_model "
+                             "or `kerabert train`)")
+
+
+def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = True) -> Task:
     """Load a task model saved with `model.save(...)` (a `.keras` file).
 
     Its head is looked up by name in the registry, so a plugin head needs its
     distribution installed.
+
+    Args:
+        path: the `.keras` file.
+        compile: compile it with its saved loss, metrics and optimizer settings (the
+            optimizer starts afresh: kerabert saves models without optimizer state).
+        safe_mode: Keras' safe mode: refuse `Lambda` layers (arbitrary code).
+
+    Raises:
+        ModelFileError: the file is missing, empty, truncated, corrupt, not a kerabert
+            task model, or holds code safe mode refuses.
     """
+    import warnings
+
     import kerabert.backbone  # noqa: F401  (registers kerabert's serializable classes)
     import kerabert.training  # noqa: F401
 
-    model = keras.saving.load_model(path, compile=compile)
+    check_model_file(path)
+    try:
+        with warnings.catch_warnings():
+            # Saved without optimizer state on purpose (see save_model_file).
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
+    except Exception as e:
+        cause = _kerabert_cause(e)
+        if cause is not None:
+            raise cause from e
+        message = str(e).split("\n")[0]
+        if "safe_mode" in str(e) or "Lambda" in str(e):
+            raise ModelFileError(
+                f"{path}: holds a Lambda layer (arbitrary Python code), which safe mode "
+                "refuses; load it with safe_mode=False only if you trust its author") from e
+        raise ModelFileError(f"{path}: cannot be loaded ({type(e).__name__}: {message})") from e
     if not isinstance(model, Task):
-        raise ValueError(f"{path}: not a kerabert task model ({type(model).__name__})")
+        raise ModelFileError(f"{path}: not a kerabert task model ({type(model).__name__})")
     return model
+
+
+def _kerabert_cause(error):
+    """A kerabert error (an unknown or broken head) in `error`'s chain, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (registry.HeadNotFoundError, registry.BrokenHeadError)):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def to_numpy(outputs):

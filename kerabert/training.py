@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -21,10 +20,13 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerabert.callbacks import BACKUP_FOLDER, CrashSafeBackup, backup_epoch, save_model_file
+from kerabert.callbacks import remove_backup, write_json_atomic
 from kerabert.data import pipeline
 from kerabert.heads.base import Head
 from kerabert.optim import AdamW
 from kerabert.precision import check_precision, resolve_precision
+from kerabert.validation import checked_training
 
 NO_DECAY = ("bias", "gamma", "beta")  # Keras names of bias and LayerNorm variables
 
@@ -166,7 +168,6 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 PRECISION_CHOICES = ("auto",) + PRECISIONS
 # Training options a head's `recipe` gives when the caller leaves them unset (None).
 RECIPE_KEYS = ("epochs", "learning_rate", "warmup_ratio", "sequence_length")
-BACKUP_FOLDER = "backup"
 
 
 @contextlib.contextmanager
@@ -237,12 +238,12 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
         super().__init__(filepath, monitor=monitor, save_best_only=True, **kwargs)
 
     def _save_model(self, epoch, batch, logs):
-        best = self.best
-        super()._save_model(epoch, batch, logs)
-        if self.best != best:
-            with open(self.record, "w", encoding="utf-8") as f:
-                json.dump({"monitor": self.monitor, "value": float(self.best),
-                           "epoch": epoch + 1}, f)
+        # Written then renamed, without the optimizer's state (the backup has it).
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self._should_save_model(epoch, batch, logs, filepath):  # updates self.best
+            save_model_file(self.model, filepath)
+            write_json_atomic(self.record, {"monitor": self.monitor,
+                                            "value": float(self.best), "epoch": epoch + 1})
 
 
 def _read_json(path):
@@ -251,12 +252,6 @@ def _read_json(path):
             return json.load(f)
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def backup_epoch(output_dir):
-    """The epoch an interrupted run in `output_dir` can resume from (None: no backup)."""
-    metadata = _read_json(Path(output_dir) / BACKUP_FOLDER / "training_metadata.json")
-    return None if metadata is None else int(metadata["epoch"])
 
 
 def shuffled_stream(examples, fields, seed):
@@ -304,6 +299,7 @@ def _load_backbone(backbone, precision):
     return backbone, tokenizer
 
 
+@checked_training  # options checked first; --output rules; overwrite=False
 def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None,
           sequence_length=None, batch_size=32, epochs=None, learning_rate=None,
           warmup_ratio=None, weight_decay=0.01, max_train_examples=None,
@@ -422,7 +418,7 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
             "resume it (resume=True, --resume) or delete the folder"
         )
     if initial_epoch is not None and not chief:
-        # Every worker must restore the same state: the chief's backup (BackupAndRestore
+        # Every worker must restore the same state: the chief's backup (CrashSafeBackup
         # reads only its own folder, here a new scratch folder). The chief cannot
         # rewrite it before this worker joins the first epoch's collectives.
         shutil.copytree(Path(output_dir) / BACKUP_FOLDER, work_dir / BACKUP_FOLDER)
@@ -481,8 +477,6 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
 
     all_callbacks = [keras.callbacks.TerminateOnNaN(), ThroughputLogger(batch_size)]
     if work_dir is not None:
-        all_callbacks.append(keras.callbacks.BackupAndRestore(
-            str(work_dir / BACKUP_FOLDER), save_freq="epoch", delete_checkpoint=True))
         if tensorboard:
             all_callbacks.append(keras.callbacks.TensorBoard(
                 str(work_dir / "logs"), write_graph=False, update_freq="epoch"))
@@ -498,6 +492,8 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         best_weights = BestWeights(monitor, _monitor_mode(monitor))
         all_callbacks.append(best_weights)
     all_callbacks.extend(callbacks)
+    if work_dir is not None:  # last: an epoch's backup follows its best.keras
+        all_callbacks.append(CrashSafeBackup(work_dir / BACKUP_FOLDER, initial_epoch))
 
     def local_batch():
         return next(iter(dataset_fn(batch_size // strategy.num_replicas_in_sync, None)))
@@ -516,7 +512,7 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
                 shuffle=False,  # the pipeline shuffles
             )
     finally:
-        model._initial_epoch = None  # set by BackupAndRestore; not for later fits
+        model._initial_epoch = None  # (Keras' BackupAndRestore sets it); not for later fits
     train_seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
     best_epoch = _restore_best(model, best_weights, work_dir)
@@ -531,6 +527,8 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
         "trainable_parameters": parameters["trainable"],
         "total_parameters": parameters["total"],
         "train_examples": len(train_examples),
+        "skipped_train_rows": getattr(train_examples, "skipped", 0),  # --skip-bad
+        "skipped_validation_rows": getattr(validation_examples, "skipped", 0),
         "epochs": epochs,
         "resumed_from_epoch": initial_epoch,
         "epochs_run": epochs_run,
@@ -622,13 +620,12 @@ def _restore_best(model, best_weights, work_dir):
 
 
 def save_trained(model, report, output_dir):
-    """Write `model.keras` and `metrics.json` into `output_dir` (written then renamed,
-    so an interrupted save leaves the previous files whole)."""
+    """Write `model.keras` (without optimizer state) and `metrics.json` into
+    `output_dir`, each written then renamed, and only then delete the backup: a kill
+    at any point leaves either the backup to resume from or the finished outputs."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    partial = output_dir / "model.partial.keras"
-    model.save(partial)
-    os.replace(partial, output_dir / "model.keras")
-    with open(output_dir / "metrics.json", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+    save_model_file(model, output_dir / "model.keras")
+    write_json_atomic(output_dir / "metrics.json", report, indent=2)
+    remove_backup(output_dir)
     return output_dir / "model.keras"

@@ -127,11 +127,12 @@ def test_train_writes_outputs_and_refuses_leftover_backup(tmp_path):
 
 
 def test_resume_after_sigkill_gives_the_same_steps_and_weights(tmp_path):
+    from kerabert.training import backup_epoch
+
     checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", dropout=0.0)
     options = {"backbone": checkpoint, "sequence_length": 32, "batch_size": 8, "epochs": 4,
                "data_size": 48, "learning_rate": 1e-3, "tensorboard": False, "dropout": 0.0}
     killed = tmp_path / "killed"
-    metadata = killed / "backup" / "training_metadata.json"
     # The uninterrupted reference run goes alongside the one to kill (2 cores).
     whole = subprocess.Popen(
         script_command({**options, "output_dir": str(tmp_path / "whole")}),
@@ -142,7 +143,7 @@ def test_resume_after_sigkill_gives_the_same_steps_and_weights(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
-            if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 1:
+            if (backup_epoch(killed) or 0) >= 1:
                 break
             time.sleep(0.2)
         assert process.poll() is None, "the run ended before it could be killed"
@@ -218,3 +219,172 @@ def test_saved_model_is_the_best_epoch(tmp_path):
                                                         training=False))), verbose=0)
     first_loss = loss[0] if isinstance(loss, list) else loss
     assert first_loss == pytest.approx(seen[1], rel=1e-3)
+
+
+# -- crash safety and the output folder (issue 15) ---------------------------------------------
+def test_kills_at_random_moments_then_resume_end_like_an_uninterrupted_run(tmp_path):
+    """SIGKILL the same run again and again: at random moments, while an end-of-epoch
+    backup is being written, and while the final model is being saved (those writes
+    are held open for a moment so the kill lands inside them); every restart resumes.
+    The run that finally completes has the uninterrupted run's steps and weights."""
+    import random
+    import zipfile
+
+    from kerabert.training import backup_epoch
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", dropout=0.0)
+    options = {"backbone": checkpoint, "sequence_length": 32, "batch_size": 8, "epochs": 4,
+               "data_size": 48, "learning_rate": 1e-3, "tensorboard": False, "dropout": 0.0}
+    killed = tmp_path / "killed"
+    rng = random.Random(15)
+    # Where each kill lands: after a random delay from the start of training, or a
+    # random moment inside a backup's or the final save's write.
+    # (A kill in the final save ends the run's training: those come last.)
+    targets = ["backup", "random", "backup", "final", "final"]
+    whole = subprocess.Popen(
+        script_command({**options, "output_dir": str(tmp_path / "whole")}),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=subprocess_env())
+    landed, process = [], None
+    try:
+        deadline = time.monotonic() + 100  # no new attempt after this
+        for attempt, target in enumerate(targets):
+            if time.monotonic() > deadline:
+                break
+            phases = tmp_path / f"phases-{attempt}.txt"
+            process = subprocess.Popen(
+                script_command({**options, "output_dir": str(killed), "resume": True,
+                                "phase_file": str(phases), "slow_saves": 0.4,
+                                "sleep_per_batch": 0.05}),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
+            wanted = {"random": "train-begin", "backup": "backup-written",
+                      "final": "final-written"}[target]
+            while process.poll() is None and time.monotonic() < deadline + 30:
+                seen = phases.read_text().split() if phases.exists() else []
+                if wanted in seen:
+                    break
+                time.sleep(0.02)
+            if process.poll() is not None:  # finished before the moment came
+                assert process.returncode == 0
+                break
+            time.sleep(rng.uniform(0, 0.35 if target != "random" else 3.0))
+            process.kill()
+            process.wait(timeout=30)
+            if process.returncode == -signal.SIGKILL:
+                seen = phases.read_text().split()
+                landed.append((target, seen[-1], backup_epoch(killed)))
+            # Whatever the moment, what is on disk is whole: a model file is complete.
+            if (killed / "model.keras").exists():
+                with zipfile.ZipFile(killed / "model.keras") as archive:
+                    assert archive.testzip() is None
+        resumed = run_script({**options, "output_dir": str(killed), "resume": True},
+                             env=subprocess_env())
+        output, _ = whole.communicate(timeout=120)
+    finally:
+        for p in (process, whole):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert whole.returncode == 0
+    whole = json.loads(output.strip().splitlines()[-1])
+    # Kills landed inside a backup's write and inside the final save's write.
+    assert len(landed) >= 3, landed
+    assert {"backup-written", "final-written"} <= {phase for _, phase, _ in landed}, landed
+    assert resumed["steps"] == whole["steps"] == 4 * 6
+    assert resumed["weights_checksum"] == pytest.approx(whole["weights_checksum"], rel=1e-4)
+    assert (killed / "model.keras").exists() and not (killed / "backup").exists()
+    assert {p.name for p in killed.iterdir() if not p.name.startswith(".")} == {
+        "model.keras", "metrics.json"}
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_a_corrupt_backup_falls_back_to_the_previous_one(tmp_path):
+    import keras
+
+    from kerabert.callbacks import BACKUP_FOLDER, WEIGHTS_FILE
+    from kerabert.training import backup_epoch, train
+
+    class CrashBeforeEpoch3(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise _Crash
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", dropout=0.0)
+    options = dict(backbone=checkpoint, sequence_length=32, batch_size=8, epochs=3,
+                   learning_rate=1e-3, verbose=0, tensorboard=False, dropout=0.0)
+    whole, whole_report = train("sentiment", tiny_data(40), **options)
+    output = tmp_path / "run"
+    with pytest.raises(_Crash):
+        train("sentiment", tiny_data(40), output_dir=output,
+              callbacks=[CrashBeforeEpoch3()], **options)
+    backups = output / BACKUP_FOLDER
+    assert backup_epoch(output) == 2  # kept: the failed run can be resumed
+    weights = backups / "epoch-000002" / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit
+    weights.write_bytes(bytes(data))
+    assert backup_epoch(output) == 1
+    model, report = train("sentiment", tiny_data(40), output_dir=output, resume=True,
+                          **options)
+    assert report["resumed_from_epoch"] == 1 and report["epochs_run"] == 2
+    assert report["steps"] == whole_report["steps"] == 3 * 5
+    np.testing.assert_allclose(np.concatenate([w.ravel() for w in model.get_weights()]),
+                               np.concatenate([w.ravel() for w in whole.get_weights()]),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_output_folder_of_another_run_is_refused_unless_overwrite(tmp_path):
+    from kerabert.training import train
+    from kerabert.validation import OutputDirError
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")
+    output = tmp_path / "run"
+    options = dict(backbone=checkpoint, sequence_length=16, batch_size=8, verbose=0,
+                   output_dir=output)
+    train("sentiment", tiny_data(16), validation_data=tiny_data(8, seed=1), **options)
+    assert (output / "best.keras").exists()
+    with pytest.raises(OutputDirError, match="not empty.*--overwrite"):
+        train("sentiment", tiny_data(16), **options)
+    _, report = train("sentiment", tiny_data(16), overwrite=True, **options)
+    # The old run's best model and its record are gone, not reported as this run's.
+    assert "best" not in report and not (output / "best.keras").exists()
+    assert "best" not in json.loads((output / "metrics.json").read_text())
+
+
+def test_a_failed_run_leaves_no_output_folder(tmp_path):
+    from kerabert.data import DataError
+    from kerabert.training import train
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence\tlabel\nfine film\tpos\nbroken row\n")
+    with pytest.raises(DataError, match="bad.tsv:3"):
+        train("sentiment", str(bad), backbone=checkpoint, sequence_length=16,
+              output_dir=tmp_path / "never", verbose=0)
+    assert not (tmp_path / "never").exists()
+
+
+def test_saved_models_have_no_optimizer_state(tmp_path):
+    import zipfile
+
+    import h5py
+
+    from kerabert.task import load_model
+    from kerabert.training import train
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")
+    output = tmp_path / "run"
+    model, _ = train("sentiment", tiny_data(16), validation_data=tiny_data(8, seed=1),
+                     backbone=checkpoint, sequence_length=16, batch_size=8, verbose=0,
+                     output_dir=output)
+    for name in ("model.keras", "best.keras"):
+        with zipfile.ZipFile(output / name) as archive:
+            archive.extract("model.weights.h5", tmp_path / name)
+        with h5py.File(tmp_path / name / "model.weights.h5") as weights:
+            assert "optimizer" not in weights, name
+    assert model.optimizer is not None and int(model.optimizer.iterations.numpy()) == 2
+    reloaded = load_model(output / "model.keras")
+    assert reloaded.compiled  # with a fresh optimizer
+    np.testing.assert_array_equal(reloaded.get_weights()[0], model.get_weights()[0])

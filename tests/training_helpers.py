@@ -84,12 +84,44 @@ def subprocess_env(**extra):
     return env
 
 
+def _phases(phase_file, slow_saves):
+    """Log the run's phases to `phase_file` (one line each, for a test that kills at a
+    chosen moment) and hold every write of the backup and of the final model for
+    `slow_saves` seconds after its file is written, before it is committed (renamed),
+    so that a kill can land inside those windows."""
+    import keras
+
+    def mark(phase):
+        with open(phase_file, "a", encoding="utf-8") as f:
+            f.write(phase + "\n")
+
+    def slowed(method, phase):
+        def wrapper(self, *args, **kwargs):
+            mark(f"{phase}-start")
+            result = method(self, *args, **kwargs)
+            mark(f"{phase}-written")
+            time.sleep(slow_saves)
+            return result
+        return wrapper
+
+    keras.Model.save_weights = slowed(keras.Model.save_weights, "backup")
+    keras.Model.save = slowed(keras.Model.save, "final")
+
+    class Phases(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            mark("train-begin")
+
+    return Phases()
+
+
 def main(options):
     # Options the training API has no use for: test-only set-up.
     logical_cpus = options.pop("logical_cpus", 0)
     compare_strategies = options.pop("compare_strategies", None)
     sleep_per_batch = options.pop("sleep_per_batch", 0.0)
     data_size = options.pop("data_size", 64)
+    phase_file = options.pop("phase_file", None)
+    slow_saves = options.pop("slow_saves", 0.0)
     import tensorflow as tf
 
     if logical_cpus:
@@ -107,6 +139,8 @@ def main(options):
                 time.sleep(sleep_per_batch)
 
         callbacks.append(Slow())
+    if phase_file:
+        callbacks.append(_phases(phase_file, slow_saves))
     data = tiny_data(data_size)
     if compare_strategies:
         out = {}

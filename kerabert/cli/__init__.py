@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     add_common_options(parser)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args) or 0
     except (UserError, *user_errors()) as e:
-        return report_error(e)
+        return report_error(e, debug=args.debug)
 
 
 if __name__ == "__main__":

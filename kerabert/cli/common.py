@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import re
 import sys
+import traceback
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,8 +21,13 @@ class UserError(Exception):
     """An error in the user's input: printed as one line, exit status 2."""
 
 
-def report_error(error):
-    print(f"kerabert: error: {error}", file=sys.stderr)
+def report_error(error, debug=False):
+    """Print a user error as one line on stderr (with `debug`, its traceback before);
+    return the exit status 2."""
+    if debug or os.environ.get("KERABERT_DEBUG"):
+        traceback.print_exception(error, file=sys.stderr)
+    message = " ".join(str(error).split("\n")).strip() or type(error).__name__
+    print(f"kerabert: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -231,9 +238,14 @@ def print_json(obj, file=None):
 def user_errors():
     """The exception types that are the user's input, reported without a traceback."""
     from kerabert.backbone import CheckpointError
+    from kerabert.callbacks import BackupError
     from kerabert.data.tables import DataError
-    from kerabert.heads.registry import BrokenHeadError, HeadConflictError, HeadNotFoundError
+    from kerabert.heads.registry import (BrokenHeadError, HeadConflictError, HeadNotFoundError,
+                                         HeadOptionError)
     from kerabert.precision import UnsupportedPrecisionError
+    from kerabert.task import ModelFileError
+    from kerabert.validation import OptionError, OutputDirError
 
     return (CheckpointError, DataError, HeadNotFoundError, HeadConflictError, BrokenHeadError,
-            UnsupportedPrecisionError, FileNotFoundError)
+            HeadOptionError, UnsupportedPrecisionError, FileNotFoundError, IsADirectoryError,
+            NotADirectoryError, OptionError, OutputDirError, BackupError, ModelFileError)

@@ -58,25 +58,10 @@ def add_parser(subparsers) -> None:
 
 
 def _read_jsonl_stdin(fields: tuple[str, ...]) -> tuple[dict[str, list], list[str]]:
-    columns: dict[str, list] = {field: [] for field in fields}
-    ids = []
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"<stdin>:{number}: invalid JSON ({e.msg})") from None
-        if isinstance(row, str):
-            row = {"text": row}
-        if not isinstance(row, dict):
-            raise UserError(f"<stdin>:{number}: expected a JSON object or string")
-        for field in fields:
-            if field not in row:
-                raise UserError(f"<stdin>:{number}: missing field {field!r}")
-            columns[field].append(row[field])
-        ids.append(str(row.get("id", number)))
-    return columns, ids
+    from kerabert.data.tables import read_inputs as read_jsonl  # file:line errors, UTF-8
+
+    examples = read_jsonl("-", list(fields))
+    return {f: list(examples[f]) for f in fields}, [str(line) for line in examples.lines]
 
 
 def read_inputs(args: argparse.Namespace, head: Any) -> tuple[dict[str, list], list[str]]:
@@ -92,6 +77,10 @@ def read_inputs(args: argparse.Namespace, head: Any) -> tuple[dict[str, list], l
     if args.input == "-":
         return _read_jsonl_stdin(tuple(head.fields))
     path = Path(args.input)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder (give a CSV, TSV or JSONL file, or - for stdin)")
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
     format = args.format or guess_format(path)
     if format not in TABLE_FORMATS or (format == "jsonl" and path.suffix == ".json"
                                        and "context" in head.fields):

@@ -146,6 +146,8 @@ def add_parser(subparsers) -> None:
                         help="folder for model.keras, metrics.json and curves.png")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from OUTPUT/backup")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files of an earlier run in OUTPUT")
     parser.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                         help="stop after PATIENCE epochs without validation improvement")
     parser.add_argument("--monitor", default="val_loss",
@@ -173,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             output_dir=args.output,
             read_options=read_options(args),
             resume=args.resume,
+            overwrite=args.overwrite,
             early_stopping_patience=args.early_stopping,
             monitor=args.monitor,
             tensorboard=not args.no_tensorboard,

@@ -200,10 +200,13 @@ class _Collector:
                 if problem:
                     self.bad(number, problem)
                     return
-        else:
+        else:  # detected later: any scheme's prefixes (X-MISC is none of them)
             for tag, number in zip(tags, tag_lines):
-                if split_tag(tag)[0] is None:
-                    self.bad(number, tag_problem(tag, "IOB2"))
+                prefix = split_tag(tag)[0]
+                if prefix is None or prefix not in "OBIES":
+                    self.bad(number, tag_problem(tag, "IOB2") if prefix is None else
+                             f"tag {tag!r} has prefix {prefix!r}, which no tag scheme uses "
+                             "(B, I, E, S, or the tag O; or give --data-option scheme=...)")
                     return
         self.words.append(words)
         self.tags.append(tags)
@@ -279,7 +282,7 @@ def read_conll(path, *, token_column=0, tag_column=-1, separator=None, scheme="a
             collector.add(start, words, tags, lines)
         words, tags, lines, start, broken = [], [], [], None, False
 
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for number, text in enumerate(f, start=1):
             text = text.rstrip("\r\n")
             if not text.strip():
@@ -340,7 +343,7 @@ def read_token_jsonl(path, *, tokens_key="tokens", tags_key="tags", scheme="auto
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     collector = _Collector(path, scheme, target_scheme, labels, skip_bad)
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for number, text in enumerate(f, start=1):
             if not text.strip():
                 continue

@@ -8,11 +8,14 @@ unless `skip_bad=True`, which skips it and counts it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
 import sys
 from pathlib import Path
+
+import numpy as np
 
 FORMATS = ("csv", "tsv", "jsonl", "lines")
 
@@ -28,13 +31,15 @@ class Examples(dict):
         source: the file (or dataset) read.
         skipped: rows skipped as bad (with `skip_bad=True`).
         lines: the line number of each kept row in `source` (for error messages).
+        file_columns: the columns the file has (header names, JSON keys), if known.
     """
 
-    def __init__(self, columns=None, source="", skipped=0, lines=None):
+    def __init__(self, columns=None, source="", skipped=0, lines=None, file_columns=None):
         super().__init__(columns or {})
         self.source = str(source)
         self.skipped = skipped
         self.lines = lines
+        self.file_columns = file_columns
 
     def __len__(self):
         return len(next(iter(self.values()))) if super().__len__() else 0
@@ -51,11 +56,111 @@ class Examples(dict):
             source=self.source,
             skipped=self.skipped,
             lines=[self.lines[i] for i in indices] if self.lines else None,
+            file_columns=self.file_columns,
         )
 
     def head(self, n):
         """The first `n` rows (all of them when `n` is None)."""
         return self if n is None or n >= len(self) else self.take(range(n))
+
+
+def where(examples, index):
+    """`source:line` of row `index` of `examples` (or `source: row N`)."""
+    source = getattr(examples, "source", "") or "(in memory)"
+    lines = getattr(examples, "lines", None)
+    if lines and index < len(lines):
+        return f"{source}:{lines[index]}"
+    return f"{source}: row {index + 1}"
+
+
+def check_targets(head, examples, what):
+    """Raise `DataError` unless `examples` hold `head`'s target fields (labels), naming
+    the columns the file has and the option that picks the label column."""
+    missing = [f for f in head.target_fields if f not in examples]
+    if not missing:
+        return
+    source = getattr(examples, "source", "") or "(in memory)"
+    found = getattr(examples, "file_columns", None)
+    found = f"the file's columns: {', '.join(map(repr, found))}; " if found else ""
+    raise DataError(f"{source}:1: no {missing[0]} column to {what} ({found}name it with "
+                    f"--label-column COLUMN, Python: label_column=)")
+
+
+def check_text_columns(columns, examples=None, words=True):
+    """Raise `DataError` naming the row of the first value of `columns` that is not a
+    string (or, with `words`, a list of strings: the words of a token-level head)."""
+    sequences = (list, tuple, np.ndarray) if words else ()
+    for field, values in columns.items():
+        for index, value in enumerate(values):
+            ok = isinstance(value, (str, bytes)) or (
+                isinstance(value, sequences) and all(isinstance(v, (str, bytes)) for v in value))
+            if not ok:
+                raise DataError(
+                    f"{where(examples, index)}: {field!r} is "
+                    f"{'null' if value is None else type(value).__name__ + ' ' + repr(value)[:40]}"
+                    f", not text (give a string)")
+
+
+def read_inputs(path, fields, stdin=None):
+    """Read prediction inputs: JSONL, one object (or a bare string, for `text`) per line.
+
+    Args:
+        path: the file, or `-` for `stdin`.
+        fields: the head's input fields; each line must have them all, as strings.
+        stdin: the stream `-` reads (default `sys.stdin`).
+
+    Returns:
+        `Examples` with one column per field, and the line of each row.
+
+    Raises:
+        DataError: naming `path:line` (invalid UTF-8 or JSON, a missing field, a value
+            that is not a string), or the path (missing, a folder).
+    """
+    if path != "-":
+        if Path(path).is_dir():
+            raise DataError(f"{path}: is a folder (give a JSONL file, or - for stdin)")
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such file")
+    columns = {field: [] for field in fields}
+    lines = []
+    if path == "-":
+        stream = stdin or sys.stdin
+        stream = getattr(stream, "buffer", None) or stream
+    else:
+        stream = open(path, "rb")
+    with contextlib.ExitStack() as stack:
+        if stream is not stdin and path != "-":
+            stack.enter_context(stream)
+        for number, raw in enumerate(stream, start=1):
+            if isinstance(raw, bytes):
+                if number == 1:
+                    raw = raw.removeprefix(b"\xef\xbb\xbf")
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{path}:{number}: not valid UTF-8 (byte {e.start + 1}: "
+                                    f"{raw[e.start:e.start + 1]!r}; save the file as UTF-8)"
+                                    ) from None
+            else:
+                text = raw.removeprefix("\ufeff") if number == 1 else raw
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{number}: invalid JSON ({e.msg})") from None
+            if isinstance(row, str):
+                row = {fields[0]: row}
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object or string")
+            for field in fields:
+                if field not in row:
+                    raise DataError(f"{path}:{number}: missing field {field!r}")
+                columns[field].append(row[field])
+            lines.append(number)
+    examples = Examples(columns, source=path, lines=lines)
+    check_text_columns(columns, examples)
+    return examples
 
 
 def guess_format(path):
@@ -122,7 +227,10 @@ def read_table(
             raise DataError(f"{path}:{line}: {message}")
         skipped += 1
 
+    file_columns = []
     for line, row in _rows(path, format, columns, required, line_pattern, header, bad):
+        if len(file_columns) < 50:
+            file_columns.extend(k for k in row if k not in file_columns)
         record = {}
         problem = None
         for field, candidates in columns.items():
@@ -134,6 +242,12 @@ def read_table(
             if field in list_fields:
                 value = _as_list(value, list_separator)
             elif value is not None and not isinstance(value, str):
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    # A JSON list, object or boolean is no text (str() would make
+                    # "['a', 'b']" of it); numbers are fine as labels ("1").
+                    problem = (f"column {column!r} is a JSON {type(value).__name__} "
+                               f"({json.dumps(value)[:40]}), not a string")
+                    break
                 value = str(value)
             empty = value is None or (not value.strip() if isinstance(value, str) else not value)
             if empty and field in required:
@@ -168,7 +282,22 @@ def read_table(
         elif not all(present):
             line = lines[present.index(False)]
             raise DataError(f"{path}:{line}: missing {field} (other rows have it)")
-    return Examples(out, source=path, skipped=skipped, lines=lines)
+    return Examples(out, source=path, skipped=skipped, lines=lines, file_columns=file_columns)
+
+
+def _csv_problem(error):
+    message = str(error)
+    if "field larger than field limit" in message:
+        return (f"a field is longer than {csv.field_size_limit():,} characters (is the file "
+                "really this format? split the text, or --skip-bad to skip the row)")
+    return f"unreadable row ({message})"
+
+
+def _next_row(reader, path, bad):
+    try:
+        return next(reader, None)
+    except csv.Error as e:
+        raise DataError(f"{path}:1: {_csv_problem(e)}") from None
 
 
 def _has_surrogates(value):
@@ -187,8 +316,9 @@ def _as_list(value, separator):
 
 def _rows(path, format, columns, required, line_pattern, header, bad):
     """Yield `(line_number, {column: value})`; structural errors go to `bad`."""
-    # surrogateescape keeps undecodable bytes so that the bad row can be named.
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+    # surrogateescape keeps undecodable bytes so that the bad row can be named;
+    # utf-8-sig drops a byte-order mark (else the first column is "\ufeffsentence").
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         if format == "jsonl":
             for number, text in enumerate(f, start=1):
                 if not text.strip():
@@ -221,7 +351,7 @@ def _rows(path, format, columns, required, line_pattern, header, bad):
             quoting = csv.QUOTE_NONE if format == "tsv" else csv.QUOTE_MINIMAL
             reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
             if header:
-                names = next(reader, None)
+                names = _next_row(reader, path, bad)
                 if names is None:
                     raise DataError(f"{path}: empty file")
                 names = [n.strip() for n in names]
@@ -237,8 +367,16 @@ def _rows(path, format, columns, required, line_pattern, header, bad):
             else:
                 names = None
             previous = reader.line_num
-            for values in reader:
+            while True:
                 number = previous + 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:  # e.g. a field over csv.field_size_limit()
+                    previous = reader.line_num
+                    bad(number, _csv_problem(e))
+                    continue
                 previous = reader.line_num
                 if not values or all(not v.strip() for v in values):
                     continue

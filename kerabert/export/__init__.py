@@ -1,7 +1,9 @@
 """Exports that take raw text: SavedModel (TF Serving), TFLite (mobile), ONNX.
 
 `export(model, format=...)` writes one format into TF Serving's layout,
-`savedmodels/<model-name>/<version>/` (the next version; never overwritten), atomically
+`savedmodels/<model-name>/<version>/` for SavedModels and
+`savedmodels/<model-name>-<format>/<version>/` for the others (the next version; never
+overwritten), atomically
 (a temporary sibling renamed when complete), with a model card (`card.json`,
 `README.md`). SavedModel and TFLite take raw strings and decode in the graph (the head's
 `serving_outputs`); ONNX takes token ids and ships the tokenizer's files and a Python
@@ -80,7 +82,8 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
             inside; raw strings in), `"onnx"` (token ids in; tokenizer files beside) or
             `"mediapipe"` (TFLite for MediaPipe's TextClassifier; classifiers only).
         destination: an exact directory to write (must not exist). By default,
-            `<root>/<name>/<next version>/`.
+            `<root>/<name>/<next version>/` (SavedModel) or
+            `<root>/<name>-<format>/<next version>/` (other formats).
         quantize: `None` or `"int8"` (TFLite and MediaPipe dynamic-range; ONNX dynamic
             int8 weights); `"int8-full"` (MediaPipe: int8 activations too, calibrated on
             `calibration_data`, a training file or columns); ONNX: onnxruntime static
@@ -106,7 +109,7 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
     Example:
     ```python
     path = kerabert.export("runs/sst2", format="tflite", quantize="int8")
-    # savedmodels/sst2/1/model.tflite, card.json, README.md
+    # savedmodels/sst2-tflite/1/model.tflite, card.json, README.md
     ```
     """
     if format not in FORMATS:
@@ -151,7 +154,7 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
         serving_root = Path(destination).parent.parent
     else:
         name = layout.check_name(name or default_name(model, source))
-        target = layout.atomic_directory(model_dir=Path(root) / name)
+        target = layout.atomic_directory(model_dir=layout.model_dir(root, name, format))
         serving_root = Path(root)
     if quantize == "int8-full":
         if calibration_data is None:

@@ -1,10 +1,17 @@
 """Where exports go: TF Serving's `<root>/<model-name>/<version>/`, written atomically.
 
 TF Serving watches `<root>/<model-name>/` and serves the highest numeric version, so
-a new export gets the next integer and never overwrites an older one. Each export is
-written into a hidden temporary sibling (`.<name>.partial-...`, which TF Serving
-ignores) and renamed into place only when complete: a failed or interrupted export
-leaves no half-written version behind.
+that folder holds SavedModel versions only: another format goes to its own model folder
+beside it, `<root>/<model-name>-<format>/<version>/` (e.g. `savedmodels/sst2-tflite/1/`),
+so that a TFLite or ONNX export never becomes the "latest version" a server tries to
+load. A new export gets the next integer and never overwrites an older one.
+
+Each export is written into a hidden temporary sibling (`.<name>.partial-<host>~<pid>-...`,
+which TF Serving ignores: not a number) and renamed into place only when complete: a
+failed export leaves nothing, and a killed one (SIGKILL) leaves only that hidden
+folder, which the next export into the same model folder removes. A version folder
+gets the permissions of a folder made under the process's umask (0755 under umask
+022), not `mkdtemp`'s 0700, so a server running as another user can read it.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -33,6 +41,41 @@ def check_name(name):
             "a letter or digit"
         )
     return str(name)
+
+
+def model_dir(root, name, format="savedmodel"):
+    """The model folder of `name`'s exports in `format`: `<root>/<name>` for SavedModels
+    (TF Serving's), `<root>/<name>-<format>` for any other format."""
+    name = check_name(name)
+    return Path(root) / (name if format == "savedmodel" else f"{name}-{format}")
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _owner():
+    # Host and pid of this export, in its temporary folder's name: a folder whose
+    # process is gone on this host is a killed export's (another host's is left alone).
+    host = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
+    return f"{host}~{os.getpid()}"
+
+
+def _remove_stale_partials(parent):
+    """Remove temporary folders of this host's exports whose process is gone (killed)."""
+    host = _owner().split("~")[0]
+    for folder in parent.glob(".*.partial-*"):
+        match = re.search(r"\.partial-(.+)~([0-9]+)-", folder.name)
+        if not match or match[1] != host or not folder.is_dir():
+            continue
+        try:
+            os.kill(int(match[2]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass  # alive (another user's), or not a pid
 
 
 def versions(model_dir):
@@ -75,8 +118,10 @@ def atomic_directory(destination=None, *, model_dir=None):
             "destination, or omit it to get the next version number)"
         )
     parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{Path(destination).name if destination is not None else 'version'}.partial-"
-    temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    _remove_stale_partials(parent)
+    name = Path(destination).name if destination is not None else "version"
+    temporary = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{_owner()}-", dir=parent))
+    os.chmod(temporary, 0o777 & ~_umask())  # mkdtemp makes it 0700
     target = _Target(temporary)
     try:
         yield target

@@ -62,7 +62,21 @@ def build_archive(model, *, text_signature=True, track_preprocessor=True):
     function = archive.add_endpoint(ids_name, tf.function(serving.make_ids_fn(model)),
                                     input_signature=[specs])
     signatures[ids_name] = _describe(function, specs)
+    _store_weights_once(archive)
     return archive, signatures
+
+
+def _store_weights_once(archive):
+    """Make the archive's variable lists hold the `tf.Variable`s themselves.
+
+    `ExportArchive.track` lists the Keras variables, each its own trackable that saves
+    its `tf.Variable`'s value, and `write_out` lists the `tf.Variable`s the endpoints
+    capture (`_all_variables`): two objects per weight, so the SavedModel's checkpoint
+    held every weight twice. With the same objects in both lists it is saved once.
+    """
+    tracked = archive._tf_trackable
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        setattr(tracked, name, [getattr(v, "_value", v) for v in getattr(tracked, name)])
 
 
 def _describe(function, specs):

@@ -11,13 +11,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerabert.data.tables import DataError, read_table
+from kerabert.data.tables import DataError, check_targets, read_table
 from kerabert.heads.base import Head
 from kerabert.heads.layers import dropout_logits
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "question", "review", "content")
 PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
-LABEL_COLUMNS = ("label", "labels", "category", "class")
+LABEL_COLUMNS = ("label", "labels", "category", "class", "sentiment", "target")
 
 
 def sort_labels(labels):
@@ -185,10 +185,9 @@ class TextClassificationHead(Head):
         )
 
     def adapt(self, examples):
+        check_targets(self, examples, "train on")
         if self.labels is not None:
             return
-        if "label" not in examples:
-            raise ValueError("cannot learn labels: the training data has no label column")
         values = examples["label"]
         if self.multi_label:
             values = [label for row in values for label in row]

@@ -22,11 +22,13 @@ always used. See `docs/plugins.md`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib.metadata
 import inspect
 import os
+import signal
 import warnings
 
 from kerabert.heads.base import CONTRACT_VERSION, Head
@@ -37,6 +39,9 @@ DISABLE_AUTOLOAD_ENV = "KERABERT_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "KERABERT_BLOCK_PLUGINS"
 
 _REQUIRED_METHODS = ("preprocessor", "build_outputs", "loss", "decode", "get_config")
+# What the base class cannot provide: a head must define these itself (the base
+# class's versions raise NotImplementedError, found only once training starts).
+_MUST_OVERRIDE = ("fields", "preprocessor", "build_outputs", "loss", "decode")
 
 _registered = {}  # name -> head class, registered in code
 _loaded = {}  # (distribution, version, name, target) -> head class
@@ -57,6 +62,10 @@ class HeadConflictError(RuntimeError):
 
 class BrokenHeadError(RuntimeError):
     """A head that cannot be loaded or does not satisfy the contract."""
+
+
+class HeadOptionError(ValueError):
+    """An option the head does not take; the message lists the ones it does."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +161,13 @@ def check_contract(obj, where):
     missing = [m for m in _REQUIRED_METHODS if not callable(getattr(obj, m, None))]
     if missing:
         raise BrokenHeadError(f"{where}: {obj.__name__} lacks {', '.join(missing)}")
+    inherited = [m for m in _MUST_OVERRIDE
+                 if inspect.getattr_static(obj, m, None) is inspect.getattr_static(Head, m)]
+    if inherited:
+        raise BrokenHeadError(
+            f"{where}: {obj.__name__} does not implement {', '.join(inherited)} (the "
+            "kerabert.heads.Head versions only raise NotImplementedError; see "
+            "docs/writing-a-head.md)")
     version = getattr(obj, "contract_version", None)
     if version != CONTRACT_VERSION:
         from kerabert import __version__
@@ -175,15 +191,49 @@ def _load(ep, dist_name, version=""):
         where += f" {version}"
     try:
         try:
-            obj = ep.load()
-        except Exception as e:  # a plugin's import may fail in any way
-            raise BrokenHeadError(f"{where}: import failed: {type(e).__name__}: {e}") from e
+            with _own_interrupts() as interrupted:
+                obj = ep.load()
+        except BaseException as e:  # a plugin's import may fail in any way, even exit
+            if isinstance(e, KeyboardInterrupt) and interrupted():
+                raise  # the user's Ctrl-C, not the plugin's
+            if isinstance(e, GeneratorExit):
+                raise
+            raise BrokenHeadError(
+                f"{where}: import failed: {type(e).__name__}: {e}".rstrip(": ")) from e
         check_contract(obj, where)
     except BrokenHeadError as e:
         _failed[key] = e
         raise
     _loaded[key] = obj
     return obj
+
+
+@contextlib.contextmanager
+def _own_interrupts():
+    """Tell a real SIGINT (the user's Ctrl-C) from a `KeyboardInterrupt` a plugin raises
+    at import: yields a function that says whether a SIGINT arrived."""
+    received = []
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            raise ValueError  # another handler: leave it alone
+    except ValueError:
+        yield lambda: True  # no handler of ours: treat every interrupt as the user's
+        return
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield lambda: True
+        return
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _report(key, error):
@@ -251,8 +301,25 @@ def get(name):
 
 
 def create(name, **options):
-    """An instance of the head `name` with `options`."""
-    return get(name)(**options)
+    """An instance of the head `name` with `options`.
+
+    Raises:
+        HeadOptionError: an option the head's constructor does not take.
+    """
+    cls = get(name)
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        parameters = None
+    if parameters is not None and not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        known = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                          p.KEYWORD_ONLY)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise HeadOptionError(
+                f"head {name!r} has no option {unknown[0]!r} (its options: "
+                f"{', '.join(known) or 'none'}; --head-option KEY=VALUE)")
+    return cls(**options)
 
 
 def _target(cls):

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from kerabert.data.conll import (check_scheme, labels_for, read_tagged, split_tag,
                                  tag_spans)
+from kerabert.data.tables import check_targets
 from kerabert.heads.base import Head
 from kerabert.heads.layers import dropout_logits
 from kerabert.heads.tagging_preprocessor import TaggingPreprocessor
@@ -146,10 +147,9 @@ class TokenClassificationHead(Head):
                            labels=self.labels, skip_bad=skip_bad, **options)
 
     def adapt(self, examples):
+        check_targets(self, examples, "train on")
         if self.labels is not None:
             return
-        if "tags" not in examples:
-            raise ValueError("cannot learn labels: the training data has no tags")
         kinds = set()
         for tags in examples["tags"]:
             for tag in tags:

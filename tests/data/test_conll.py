@@ -111,3 +111,18 @@ def test_real_files_read_with_published_counts():
     wnut = read_conll(SHARED_DATA / "ner/wnut17/train.txt")
     assert len(wnut["text"]) == 3394
     assert sum(len(tag_spans(t)) for t in wnut["tags"]) == 1975
+
+
+def test_a_tag_with_a_prefix_of_no_scheme_names_file_and_line(tmp_path):
+    path = tmp_path / "x.conll"
+    path.write_text("EU B-ORG\nrejects O\n\nGerman X-MISC\ncall O\n")
+    with pytest.raises(DataError, match=r"x.conll:4: tag 'X-MISC' has prefix 'X'"):
+        read_conll(path)
+    examples = read_conll(path, skip_bad=True)
+    assert examples["tags"] == [["B-ORG", "O"]] and examples.skipped == 1
+
+
+def test_conll_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.conll"
+    path.write_bytes(b"\xef\xbb\xbfEU B-ORG\nrejects O\n")
+    assert read_conll(path)["text"] == [["EU", "rejects"]]

@@ -101,3 +101,64 @@ def test_reads_real_sst2():
     examples = read_table(SHARED_DATA / "sst2" / "dev.tsv", COLUMNS)
     assert len(examples) == 2000
     assert set(examples["label"]) == {"0", "1"}
+
+
+# -- issue 15: inputs that crashed or silently did the wrong thing ------------------------------
+@pytest.mark.parametrize("name, content", [
+    ("bom.tsv", "sentence\tlabel\nfine film\tpos\n"),
+    ("bom.csv", "sentence,label\nfine film,pos\n"),
+    ("bom.jsonl", '{"sentence": "fine film", "label": "pos"}\n'),
+])
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode())
+    examples = read_table(path, {"text": ("text", "sentence"), "label": "label"})
+    assert examples["text"] == ["fine film"] and examples["label"] == ["pos"]
+    assert examples.skipped == 0
+
+
+@pytest.mark.parametrize("suffix, separator", [(".tsv", "\t"), (".csv", ",")])
+def test_a_field_over_the_csv_limit_names_file_and_line_and_can_be_skipped(
+        tmp_path, suffix, separator):
+    path = tmp_path / f"big{suffix}"
+    path.write_text(f"text{separator}label\nfine{separator}pos\n"
+                    f"{'x' * 140_000}{separator}neg\ngood{separator}pos\n")
+    with pytest.raises(DataError, match=rf"big\{suffix}:3: a field is longer than 131,072"):
+        read_table(path, {"text": "text", "label": "label"})
+    examples = read_table(path, {"text": "text", "label": "label"}, skip_bad=True)
+    assert examples["text"] == ["fine", "good"] and examples.skipped == 1
+    assert examples.lines == [2, 4]
+
+
+def test_non_string_json_values_are_bad_rows_not_text(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"text": "fine", "label": 1}\n{"text": ["a", "b"], "label": "x"}\n'
+                    '{"text": {"k": 1}, "label": "x"}\n{"text": true, "label": "x"}\n')
+    with pytest.raises(DataError, match=r"odd.jsonl:2: column 'text' is a JSON list"):
+        read_table(path, {"text": "text", "label": "label"})
+    examples = read_table(path, {"text": "text", "label": "label"}, skip_bad=True)
+    assert examples["text"] == ["fine"] and examples["label"] == ["1"]  # numbers: labels
+    assert examples.skipped == 3
+
+
+@pytest.mark.parametrize("column", ["sentiment", "target"])
+def test_sentiment_and_target_are_label_columns(tmp_path, column):
+    from kerabert.heads.classification import SentimentHead
+
+    path = tmp_path / "data.tsv"
+    path.write_text(f"sentence\t{column}\nfine film\tpos\ndull film\tneg\n")
+    examples = SentimentHead().read(path)
+    assert examples["label"] == ["pos", "neg"]
+
+
+def test_training_data_without_labels_lists_the_columns_and_the_option(tmp_path):
+    from kerabert.heads.classification import SentimentHead
+
+    path = tmp_path / "nolabel.tsv"
+    path.write_text("sentence\tpolarity\nfine film\tpos\n")
+    head = SentimentHead()
+    examples = head.read(path)
+    with pytest.raises(DataError, match=r"nolabel.tsv:1: no label column to train on "
+                                        r"\(the file's columns: 'sentence', 'polarity'; "
+                                        r"name it with --label-column"):
+        head.adapt(examples)

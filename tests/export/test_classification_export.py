@@ -6,6 +6,7 @@ Conversions are slow, so the module exports each format once and the tests share
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -45,10 +46,30 @@ def exports(model, tmp_path_factory):
 
 
 def test_versions_follow_tf_serving_layout(exports):
-    assert [exports[k].name for k in ("savedmodel", "ids_only", "tflite", "tflite_int8",
-                                      "onnx")] == ["1", "2", "3", "4", "5"]
+    # TF Serving's model folder holds SavedModel versions only: it serves the highest
+    # version, which must have a saved_model.pb. Other formats have their own folders.
+    layout = {k: exports[k].relative_to(exports[k].parents[1]).as_posix() for k in exports}
+    assert layout == {"savedmodel": "sst2/1", "ids_only": "sst2/2", "tflite": "sst2-tflite/1",
+                      "tflite_int8": "sst2-tflite/2", "onnx": "sst2-onnx/1"}
+    root = exports["savedmodel"].parents[1]
+    assert all((version / "saved_model.pb").is_file() for version in (root / "sst2").iterdir())
     assert (exports["savedmodel"] / "saved_model.pb").is_file()
+    # Readable by a server running as another user: the umask's mode, not mkdtemp's 0700.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in exports.values():
+        assert path.stat().st_mode & 0o777 == 0o777 & ~umask
     assert (exports["savedmodel"] / "README.md").read_text().startswith("# sentiment model")
+
+
+def test_savedmodel_stores_each_weight_once(exports, model):
+    # Keras' ExportArchive saved every weight twice (the Keras variable and the
+    # tf.Variable the endpoints capture, `variables/` and `_all_variables/`).
+    weights = sum(w.nbytes for w in model.get_weights())
+    for key in ("savedmodel", "ids_only"):
+        data = sum(p.stat().st_size
+                   for p in (exports[key] / "variables").glob("variables.data-*"))
+        assert weights <= data < 1.2 * weights, (key, data, weights)
 
 
 SESSION_LOADER = textwrap.dedent("""
@@ -144,7 +165,7 @@ def test_cli_export_writes_next_version(tmp_path, model):
     (tmp_path / "metrics.json").write_text(json.dumps({"validation": {"accuracy": 0.5}}))
     assert main(["export", str(tmp_path), "--format", "onnx", "--root",
                  str(tmp_path / "out"), "--name", "tiny"]) == 0
-    card = json.loads((tmp_path / "out" / "tiny" / "1" / "card.json").read_text())
+    card = json.loads((tmp_path / "out" / "tiny-onnx" / "1" / "card.json").read_text())
     assert card["training"] == {"validation": {"accuracy": 0.5}}
     assert main(["export", str(tmp_path), "--format", "onnx", "--output",
-                 str(tmp_path / "out" / "tiny" / "1")]) == 2
+                 str(tmp_path / "out" / "tiny-onnx" / "1")]) == 2

@@ -93,3 +93,48 @@ def test_cli_reports_errors_in_one_line(tmp_path, capsys):
 
     assert main(["export", str(tmp_path / "missing"), "--format", "onnx"]) == 2
     assert "no such model" in capsys.readouterr().err
+
+
+KILLED_EXPORT = """
+import sys, time
+from pathlib import Path
+from kerabert.export import layout
+with layout.atomic_directory(model_dir=sys.argv[1]) as target:
+    (target.temporary / "variables").mkdir()
+    (target.temporary / "variables" / "variables.data").write_bytes(b"x" * 1000)
+    print("writing", flush=True)
+    time.sleep(60)
+    (target.temporary / "saved_model.pb").write_bytes(b"pb")
+"""
+
+
+def test_killed_export_leaves_no_visible_version_and_is_cleaned_up(tmp_path, model,
+                                                                    monkeypatch):
+    import signal
+    import subprocess
+    import sys
+
+    model_dir = tmp_path / "sst2"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(model_dir)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "writing"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert layout.versions(model_dir) == []  # TF Serving sees no version
+    assert [p.name.startswith(".version.partial-") for p in model_dir.iterdir()] == [True]
+    monkeypatch.setattr(savedmodel, "write", _fake_writer)
+    written = kerabert.export(model, "savedmodel", root=tmp_path, name="sst2")
+    assert [p.name for p in model_dir.iterdir()] == ["1"]  # the dead export's folder gone
+    assert written == model_dir / "1"
+
+
+def test_other_formats_get_their_own_model_folder(tmp_path):
+    assert layout.model_dir(tmp_path, "sst2") == tmp_path / "sst2"
+    assert layout.model_dir(tmp_path, "sst2", "savedmodel") == tmp_path / "sst2"
+    assert layout.model_dir(tmp_path, "sst2", "tflite") == tmp_path / "sst2-tflite"
+    assert layout.model_dir(tmp_path, "sst2", "onnx") == tmp_path / "sst2-onnx"

@@ -49,9 +49,25 @@ class {cls}(Head):
     def fields(self):
         return ("text",)
 
+    def preprocessor(self, tokenizer, sequence_length):
+        raise AssertionError("not trained in these tests")
+
+    build_outputs = loss = decode = preprocessor
+
     def get_config(self):
         return {{"size": self.size}}
 '''
+
+
+class Complete(Head):
+    """The methods a head must define, as stubs (these tests never train)."""
+
+    fields = ("text",)
+
+    def preprocessor(self, tokenizer, sequence_length):
+        raise AssertionError("not trained in these tests")
+
+    build_outputs = loss = decode = preprocessor
 
 
 @pytest.fixture
@@ -205,7 +221,7 @@ def test_two_distributions_claiming_one_name_is_an_error_until_one_is_blocked(
 def test_a_head_registered_in_code_takes_precedence(site):
     module = plugin(site, "fake-registered", "fake-registered")
 
-    class InCode(Head):
+    class InCode(Complete):
         name = "fake-registered"
 
         def get_config(self):
@@ -224,7 +240,7 @@ def test_a_head_registered_in_code_takes_precedence(site):
 
 
 def test_register_refuses_a_head_of_another_contract_version():
-    class Old(Head):
+    class Old(Complete):
         name = "fake-old"
         contract_version = 0
 
@@ -241,7 +257,7 @@ def test_disable_plugin_autoload_keeps_core_and_code_heads(site, monkeypatch):
     with pytest.raises(HeadNotFoundError, match="autoloading is disabled"):
         get("fake-auto")
 
-    class InCode(Head):
+    class InCode(Complete):
         name = "fake-auto-in-code"
 
     register("fake-auto-in-code", InCode)
@@ -282,3 +298,65 @@ def test_removing_a_distribution_removes_only_its_head(site):
     assert after == before - {("fake-gone", "fake-gone", "1.0")}
     with pytest.raises(HeadNotFoundError):
         get("fake-gone")
+
+
+# -- containment (issue 15) --------------------------------------------------------------------
+@pytest.mark.parametrize("escape", ["SystemExit(7)", "KeyboardInterrupt()"])
+def test_a_plugin_that_exits_or_interrupts_at_import_is_contained(site, capsys, escape):
+    from kerabert.cli import main
+
+    site("fake-exits", heads={"fake-exits": "fake_exits_module:Head"},
+         sources={"fake_exits_module": f"raise {escape}\n"})
+    plugin(site, "fake-fine", "fake-fine")
+    assert main(["heads"]) == 0  # not rc 7, not an interrupt
+    captured = capsys.readouterr()
+    assert "fake-fine" in captured.out and "fake-exits" not in captured.out
+    assert "fake-exits" in captured.err and escape.split("(")[0] in captured.err
+    with pytest.raises(BrokenHeadError, match="import failed"):
+        get("fake-exits")
+
+
+def test_a_real_ctrl_c_during_a_plugin_import_still_interrupts(site):
+    site("fake-slow", heads={"fake-slow": "fake_slow_module:Head"},
+         sources={"fake_slow_module": "import os, signal\n"
+                                      "os.kill(os.getpid(), signal.SIGINT)\n"})
+    with pytest.raises(KeyboardInterrupt):
+        get("fake-slow")
+
+
+def test_a_head_that_overrides_nothing_is_refused_naming_the_missing_methods(site):
+    site("fake-empty", heads={"fake-empty": "fake_empty_module:Empty"},
+         sources={"fake_empty_module": "from kerabert.heads import Head\n\n"
+                                       "class Empty(Head):\n    name = 'fake-empty'\n"})
+    with pytest.raises(BrokenHeadError) as error:
+        get("fake-empty")
+    assert "does not implement fields, preprocessor, build_outputs, loss, decode" in str(
+        error.value)
+    with pytest.raises(BrokenHeadError, match="does not implement"):
+        register("fake-empty-in-code", type("Empty", (Head,), {"name": "x"}))
+
+
+def test_heads_json_prints_warnings_on_stderr_only(site, capsys):
+    import json
+
+    from kerabert.cli import main
+
+    site("fake-broken-json", heads={"fake-broken-json": "nowhere_module_x:Head"})
+    plugin(site, "fake-json-ok", "fake-json-ok")
+    assert main(["heads", "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]  # every line is JSON
+    assert "fake-json-ok" in {row["name"] for row in rows}
+    assert "fake-broken-json" in captured.err
+
+
+def test_an_unknown_head_option_names_the_options(capsys):
+    from kerabert.cli import main
+    from kerabert.heads.registry import HeadOptionError
+
+    with pytest.raises(HeadOptionError, match="has no option 'nosuch'.*labels"):
+        create("sentiment", nosuch=1)
+    code = main(["train", "--head", "sentiment", "--head-option", "nosuch=1",
+                 "--train", "never-read.tsv", "--output", "never-written"])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no option 'nosuch'" in err and "Traceback" not in err

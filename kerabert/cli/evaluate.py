@@ -39,9 +39,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kerabert.data import load_examples
+    from kerabert.data.tables import check_targets
 
     model = load_task(args.model)
     examples = load_examples(model.head, args.data, **read_options(args)).head(args.max_examples)
+    check_targets(model.head, examples, "evaluate against")  # no labels: an error, not {}
     predictions = model.predict_examples(examples, batch_size=args.batch_size)
     metrics = model.head.score(predictions, examples)
     if args.report:

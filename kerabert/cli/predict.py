@@ -58,9 +58,11 @@ def add_parser(subparsers) -> None:
 
 
 def _read_jsonl_stdin(fields: tuple[str, ...]) -> tuple[dict[str, list], list[str]]:
+    from kerabert.data.tables import check_text_columns
     from kerabert.data.tables import read_inputs as read_jsonl  # file:line errors, UTF-8
 
     examples = read_jsonl("-", list(fields))
+    check_text_columns({f: examples[f] for f in fields}, examples, words=False)
     return {f: list(examples[f]) for f in fields}, [str(line) for line in examples.lines]
 
 
@@ -86,6 +88,15 @@ def read_inputs(args: argparse.Namespace, head: Any) -> tuple[dict[str, list], l
                                        and "context" in head.fields):
         examples = load_examples(head, str(path), **read_options(args))
         return {f: list(examples[f]) for f in head.fields}, example_ids(examples)
+    if format == "jsonl" and not (args.text_column or args.pair_column):
+        from kerabert.data.tables import check_text_columns
+        from kerabert.data.tables import read_inputs as read_jsonl  # strict: file:line
+
+        examples = read_jsonl(str(path), list(head.fields))
+        check_text_columns({f: examples[f] for f in head.fields}, examples,
+                           words=head.token_level_targets)
+        return ({f: list(examples[f]) for f in head.fields},
+                [str(line) for line in examples.lines])
     columns: dict[str, Any] = {f: DEFAULT_COLUMNS.get(f, (f,)) for f in head.fields}
     if args.text_column:
         columns["text"] = args.text_column

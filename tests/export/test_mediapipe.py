@@ -70,7 +70,7 @@ def exported(model, tmp_path_factory):
     int8 = kerabert.export(model, "mediapipe", quantize="int8", root=root, name="sst2")
     full = kerabert.export(model, "mediapipe", quantize="int8-full", root=root, name="sst2",
                            calibration_data={"text": TEXTS * 3})
-    return root / "sst2" / "1", int8, full
+    return root / "sst2-mediapipe" / "1", int8, full  # not in the TF Serving folder
 
 
 def test_mediapipe_text_classifier_matches_keras(model, exported):

@@ -377,7 +377,7 @@ def test_saved_models_have_no_optimizer_state(tmp_path):
     checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")
     output = tmp_path / "run"
     model, _ = train("sentiment", tiny_data(16), validation_data=tiny_data(8, seed=1),
-                     backbone=checkpoint, sequence_length=16, batch_size=8, verbose=0,
+                     backbone=checkpoint, sequence_length=16, batch_size=8, epochs=1, verbose=0,
                      output_dir=output)
     for name in ("model.keras", "best.keras"):
         with zipfile.ZipFile(output / name) as archive:

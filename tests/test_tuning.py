@@ -82,16 +82,17 @@ def test_cli_bayesian_search_prints_table(tiny_checkpoint, tmp_path, capsys):
                  "--backbone", tiny_checkpoint, "--output", str(tmp_path / "out"),
                  "--sequence-length", "32", "--train-option", "epochs=1",
                  "--train-option", "batch_size=8", "--train-option", "tensorboard=false"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    lines = out.splitlines()
-    # One progress line per trial, then the table.
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    # Progress (one line per trial) and the table on stderr; the JSON summary on stdout.
+    lines = captured.err.splitlines()
     assert sum(line.startswith("trial ") and "accuracy=" in line for line in lines) == 2
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["trial", "status"])
     assert lines[header].split()[2] == "accuracy"
     rows = lines[header + 2:header + 4]
     assert [r.split()[1] for r in rows] == ["COMPLETED", "COMPLETED"]
-    summary = json.loads(next(line for line in lines if line.startswith("{")))
+    summary = json.loads(next(line for line in captured.out.splitlines()
+                              if line.startswith("{")))
     assert summary["failed_trials"] == 0 and summary["objective"] == "accuracy"
     assert set(summary["best_hyperparameters"]) >= {"learning_rate", "dropout", "epochs"}
     assert summary["best_model"].endswith("best/model.keras")

@@ -164,8 +164,6 @@ def compile_task(model, optimizer=None, jit_compile=False, steps_per_execution=1
 
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# What `train(precision=...)` takes: a policy, or "auto" (`kerabert.precision.auto_precision`).
-PRECISION_CHOICES = ("auto",) + PRECISIONS
 # Training options a head's `recipe` gives when the caller leaves them unset (None).
 RECIPE_KEYS = ("epochs", "learning_rate", "warmup_ratio", "sequence_length")
 
@@ -565,7 +563,7 @@ def recipe_for(head, **given):
     recipe_for(kerabert.heads.get("qa")(), epochs=1)["sequence_length"]  # 384
     ```
     """
-    recipe = {**Head.recipe, **getattr(head, "recipe", {})}
+    recipe = {**Head.recipe, **head.recipe}  # a head may override only some keys
     return {key: recipe[key] if given.get(key) is None else given[key]
             for key in RECIPE_KEYS}
 

@@ -65,7 +65,7 @@ def test_train_evaluate_predict(workspace, capsys):
     inputs = workspace / "in.jsonl"
     inputs.write_text('{"text": "good"}\n{"text": "bad"}\n{"txt": "oops"}\n')
     assert main(["predict", str(out), "--input", str(inputs)]) == 2
-    assert "in.jsonl:3: missing column 'text'" in capsys.readouterr().err
+    assert "in.jsonl:3: missing field 'text'" in capsys.readouterr().err
 
 
 def test_bad_data_is_one_line_naming_file_and_line(workspace, capsys):

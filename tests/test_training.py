@@ -184,7 +184,20 @@ def test_unset_schedule_options_take_the_heads_recipe():
     class PluginHead(Head):  # a third-party head without a recipe of its own
         name = "plugin"
 
-    assert recipe_for(PluginHead(), epochs=7) == {**Head.recipe, "epochs": 7}
+    assert recipe_for(PluginHead(), epochs=7) == {
+        key: value for key, value in {**Head.recipe, "epochs": 7}.items()
+        if key != "min_examples"}
+
+
+def test_small_training_sets_get_more_epochs_unless_epochs_are_given():
+    from kerabert.heads.classification import SentimentHead
+    from kerabert.training import MAX_RECIPE_EPOCHS, recipe_for
+
+    head = SentimentHead()
+    assert recipe_for(head, train_examples=65_000)["epochs"] == head.recipe["epochs"]
+    assert recipe_for(head, train_examples=4_907)["epochs"] == 6  # ceil(25,000 / 4,907)
+    assert recipe_for(head, train_examples=10)["epochs"] == MAX_RECIPE_EPOCHS
+    assert recipe_for(head, train_examples=4_907, epochs=1)["epochs"] == 1
 
 
 def test_saved_model_is_the_best_epoch(tmp_path):

@@ -53,8 +53,10 @@ class Head:
     token_level_targets: bool = False
     #: The training defaults `kerabert.train` uses for what the caller leaves unset
     #: (see `kerabert.training.RECIPE_KEYS`); a head overrides the keys it needs.
+    #: `min_examples`: on a small training set, more epochs, until the model has seen
+    #: at least this many examples (`kerabert.training.recipe_for`).
     recipe: dict = {"epochs": 3, "learning_rate": 5e-5, "warmup_ratio": 0.1,
-                    "sequence_length": 128}
+                    "sequence_length": 128, "min_examples": 25_000}
 
     # -- raw data --------------------------------------------------------------------------
     @property

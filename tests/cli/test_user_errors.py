@@ -26,7 +26,8 @@ def workspace(tmp_path_factory):
     (root / "nolabel.tsv").write_text("sentence\tpolarity\ngreat film\tpos\n")
     assert main(["train", "--head", "sentiment", "--train", str(root / "train.tsv"),
                  "--backbone", str(root / "backbone"), "--output", str(root / "run"),
-                 "--batch-size", "8", "--sequence-length", "16", "--no-tensorboard"]) == 0
+                 "--batch-size", "8", "--sequence-length", "16", "--epochs", "2",
+                 "--no-tensorboard"]) == 0
     return root
 
 
@@ -44,7 +45,7 @@ def _one_line_error(capsys, argv, expected):
 def _train(workspace, *options, data="train.tsv", output="never"):
     return ["train", "--head", "sentiment", "--train", str(workspace / data),
             "--backbone", str(workspace / "backbone"), "--output", str(workspace / output),
-            "--sequence-length", "16", "--batch-size", "8", *options]
+            "--sequence-length", "16", "--batch-size", "8", "--epochs", "1", *options]
 
 
 @pytest.mark.parametrize("options, expected", [

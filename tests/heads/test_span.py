@@ -304,7 +304,7 @@ def test_cli_train_evaluate_predict(tmp_path, tiny_tokenizer, capsys):
     out = tmp_path / "run"
     assert main(["train", "--head", "qa", "--train", str(data), "--validation", str(data),
                  "--backbone", str(tmp_path / "backbone"), "--output", str(out),
-                 "--batch-size", "8", "--sequence-length", "24",
+                 "--batch-size", "8", "--sequence-length", "24", "--epochs", "2",
                  "--head-option", "doc_stride=8"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["train_examples"] == 12

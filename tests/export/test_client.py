@@ -46,7 +46,7 @@ def test_pairs_pack_and_truncate_like_pack_inputs(tiny_tokenizer):
 def test_case_ids_match_the_in_graph_preprocessor(tiny_tokenizer):
     from kerabert.heads.tagging import TokenClassificationHead
 
-    texts = TRICKY[:-2] + ["John McDonald of IBM in Zürich , U.S. 1996", "ÉTÉ Straße ǅx"]
+    texts = TRICKY + ["John McDonald of IBM in Zürich , U.S. 1996", "ÉTÉ Straße ǅx"]
     client = WordPieceClient(tiny_tokenizer.vocabulary, lowercase=tiny_tokenizer.lowercase,
                              max_bytes_per_word=tiny_tokenizer.max_bytes_per_word,
                              sequence_length=256,

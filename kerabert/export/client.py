@@ -8,6 +8,13 @@ pre-tokenization on whitespace and punctuation, greedy longest-match-first WordP
 then `kerabert.tokenizer.pack_inputs` (`[CLS] a [SEP] (b [SEP])`, same truncation).
 `OnnxModel` adds onnxruntime on top. Needs only numpy (and onnxruntime to run).
 
+A model that takes `case_ids` (the `ner` head's `case_feature`) gets them too: the case
+class of each piece's word in the original text (`kerabert.heads.word_shape.word_case`),
+0 on `[CLS]`, `[SEP]` and padding, as the in-graph preprocessor computes them. `text`
+may then also be a list of words per row (pre-split, as CoNLL gives). The client packs
+one window per row: a sentence longer than `sequence_length - 2` pieces is cut, where
+the in-graph preprocessor makes several windows.
+
 Example:
 ```python
 from kerabert.export.client import OnnxModel
@@ -83,6 +90,8 @@ class WordPieceClient:
         max_bytes_per_word: longer words become `unknown_token`.
         sequence_length: the packed length the model was trained with.
         fields: the raw fields, in segment order (e.g. `["question", "context"]`).
+        inputs: the model's input names; `case_ids` among them makes `encode` return
+            them (default: the three BERT inputs).
 
     Example:
     ```python
@@ -93,7 +102,7 @@ class WordPieceClient:
 
     def __init__(self, vocabulary, lowercase=True, unknown_token="[UNK]", cls_token="[CLS]",
                  sep_token="[SEP]", pad_token="[PAD]", max_bytes_per_word=100,
-                 sequence_length=128, fields=("text",), **unused):
+                 sequence_length=128, fields=("text",), inputs=None, **unused):
         self.vocabulary = list(vocabulary)
         self.index = {}
         for i, token in enumerate(self.vocabulary):
@@ -103,6 +112,7 @@ class WordPieceClient:
         self.max_bytes_per_word = max_bytes_per_word
         self.sequence_length = int(sequence_length)
         self.fields = tuple(fields)
+        self.inputs = tuple(inputs) if inputs else ("token_ids", "segment_ids", "padding_mask")
         self.unknown_id = self.index[unknown_token]
         self.cls_id = self.index[cls_token]
         self.sep_id = self.index[sep_token]
@@ -175,31 +185,90 @@ class WordPieceClient:
         """One string -> word-piece ids."""
         return [i for word in self.words(text) for i in self.wordpiece(word)]
 
+    def word_cases(self, text):
+        """The case class of each word of `words(text)`, from the original characters
+        it was normalized from (as the in-graph preprocessor reads each word's original
+        bytes, from its first piece's start to its last piece's end)."""
+        from kerabert.heads.word_shape import NO_LETTERS, word_case
+
+        # Normalized character by character, each keeping the index it came from.
+        chars = [(c, index) for index, original in enumerate(text)
+                 for c in self.normalize(original)]
+        spans, current = [], []
+        for char, index in chars:
+            if _is_whitespace(char) or _is_control(char):
+                if current:
+                    spans.append(current)
+                    current = []
+            elif _is_punctuation(char) or _is_cjk(ord(char)):
+                if current:
+                    spans.append(current)
+                    current = []
+                spans.append([index])
+            else:
+                current.append(index)
+        if current:
+            spans.append(current)
+        cases = [word_case(text[span[0]:span[-1] + 1]) for span in spans]
+        count = len(self.words(text))
+        return (cases + [NO_LETTERS] * count)[:count]
+
+    def tokenize_with_cases(self, text):
+        """One string, or a list of words, -> `(ids, cases)`: word-piece ids and each
+        piece's word case class. A word of a list is tokenized on its own (`[UNK]` if
+        it yields no piece) and all its pieces get the whole word's class."""
+        from kerabert.heads.word_shape import word_case
+
+        if isinstance(text, str):
+            ids, cases = [], []
+            for word, case in zip(self.words(text), self.word_cases(text)):
+                pieces = self.wordpiece(word)
+                ids += pieces
+                cases += [case] * len(pieces)
+            return ids, cases
+        ids, cases = [], []
+        for word in text:
+            pieces = self.tokenize(str(word)) or [self.unknown_id]
+            ids += pieces
+            cases += [word_case(str(word))] * len(pieces)
+        return ids, cases
+
     # -- packing ---------------------------------------------------------------------------
-    def pack(self, segments, pad_to_sequence_length=False):
-        """One or two id lists per row -> `token_ids`, `segment_ids`, `padding_mask`."""
-        rows = []
-        for row in segments:
+    def pack(self, segments, pad_to_sequence_length=False, cases=None):
+        """One or two id lists per row -> `token_ids`, `segment_ids`, `padding_mask`
+        (and `case_ids` when `cases` gives the case class of every id)."""
+        rows, case_rows = [], []
+        for number, row in enumerate(segments):
             budget = self.sequence_length - 1 - len(row)
             if len(row) == 1:
                 kept = [min(len(row[0]), budget)]
             else:
                 first = min(len(row[0]), max(budget - len(row[1]), budget - budget // 2))
                 kept = [first, min(len(row[1]), budget - first)]
-            ids, types = [self.cls_id], [0]
+            ids, types, classes = [self.cls_id], [0], [0]
             for index, (segment, length) in enumerate(zip(row, kept)):
                 ids += list(segment[:length]) + [self.sep_id]
                 types += [index] * (length + 1)
+                if cases is not None:
+                    classes += list(cases[number][index][:length]) + [0]
             rows.append((ids, types))
+            case_rows.append(classes)
         width = self.sequence_length if pad_to_sequence_length else max(len(r[0]) for r in rows)
         token_ids = np.full((len(rows), width), self.pad_id, np.int32)
         segment_ids = np.zeros((len(rows), width), np.int32)
         padding_mask = np.zeros((len(rows), width), np.int32)
+        case_ids = np.zeros((len(rows), width), np.int32)
         for i, (ids, types) in enumerate(rows):
             token_ids[i, : len(ids)] = ids
             segment_ids[i, : len(ids)] = types
             padding_mask[i, : len(ids)] = 1
-        return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+            if cases is not None:
+                case_ids[i, : len(ids)] = case_rows[i]
+        packed = {"token_ids": token_ids, "segment_ids": segment_ids,
+                  "padding_mask": padding_mask}
+        if cases is not None:
+            packed["case_ids"] = case_ids
+        return packed
 
     def encode(self, pad_to_sequence_length=False, **columns):
         """`field=[strings]` for each of `fields` -> numpy BERT inputs for the model.
@@ -214,8 +283,13 @@ class WordPieceClient:
         values = [[v] if isinstance(v, str) else list(v) for v in values]
         if len({len(v) for v in values}) > 1:
             raise ValueError(f"give as many strings for each of {list(self.fields)}")
-        segments = [[self.tokenize(text) for text in row] for row in zip(*values)]
-        return self.pack(segments, pad_to_sequence_length=pad_to_sequence_length)
+        if "case_ids" not in self.inputs:
+            segments = [[self.tokenize(text) for text in row] for row in zip(*values)]
+            return self.pack(segments, pad_to_sequence_length=pad_to_sequence_length)
+        encoded = [[self.tokenize_with_cases(text) for text in row] for row in zip(*values)]
+        return self.pack([[ids for ids, _ in row] for row in encoded],
+                         pad_to_sequence_length=pad_to_sequence_length,
+                         cases=[[cases for _, cases in row] for row in encoded])
 
 
 class OnnxModel:

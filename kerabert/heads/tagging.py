@@ -9,6 +9,12 @@ long, rare words; predictions are read from first pieces either way.
 Input `text` is either a list of words (CoNLL, JSONL; the alignment of tags to words is
 then exact) or a raw string, split into words BERT-style in the graph, with entities
 returned as character spans of the original string. See `docs/ner.md`.
+
+Two quality levers, both on for new heads (off for models saved before they existed):
+`case_feature` feeds the case class of each word's original text (`word_shape`) into the
+output layer, as uncased checkpoints cannot see capitals; `decoding="viterbi"` returns
+the most probable tag sequence the scheme allows (`tag_decoding`) instead of each
+word's arg-max.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from kerabert.data.conll import (check_scheme, labels_for, read_tagged, split_ta
 from kerabert.data.tables import check_targets
 from kerabert.heads.base import Head
 from kerabert.heads.layers import dropout_logits
+from kerabert.heads.tag_decoding import DECODINGS, transitions, viterbi, viterbi_in_graph
 from kerabert.heads.tagging_preprocessor import TaggingPreprocessor
+from kerabert.heads.word_shape import NUM_CASES
 from kerabert.metrics.entities import entity_scores
 
 
@@ -77,6 +85,21 @@ class TokenClassificationHead(Head):
         label_all_pieces: label every WordPiece of a word, not only the first.
         stride: pieces between the starts of consecutive windows for sentences longer
             than the sequence length (default: half a window).
+        case_feature: feed the model the case class of each word's original text
+            (lower, Capitalised, ALL CAPS, mixed, no letters; see
+            `kerabert.heads.word_shape`) as a learned `case_dim`-wide embedding beside
+            `sequence_output`, before dropout and the output layer. The model then
+            takes a fourth input, `case_ids`, which the preprocessor computes. On by
+            default: the default checkpoint is uncased, and capitalisation is among the
+            strongest cues of CoNLL's PER, ORG and MISC; for a cased checkpoint it is
+            redundant but costs only `6 * case_dim + case_dim * labels` weights. A
+            config without the key (a model saved before the option) means off.
+        case_dim: the width of the case embedding.
+        decoding: `"viterbi"` (default): the most probable tag sequence that is
+            valid in `scheme` (no `I-X` after `O` in IOB2, ...; see
+            `kerabert.heads.tag_decoding`); `"argmax"`: each word's most probable tag,
+            invalid sequences read by the CoNLL rule. Both report each word's
+            probability of its chosen tag. A config without the key means `"argmax"`.
 
     Example:
     ```python
@@ -93,7 +116,7 @@ class TokenClassificationHead(Head):
     token_level_targets = True
 
     def __init__(self, labels=None, scheme="IOB2", dropout=0.1, label_all_pieces=False,
-                 stride=None):
+                 stride=None, case_feature=True, case_dim=16, decoding="viterbi"):
         self.scheme = check_scheme(scheme)
         self.labels = [str(label) for label in labels] if labels else None
         if self.labels:
@@ -101,6 +124,14 @@ class TokenClassificationHead(Head):
         self.dropout = float(dropout)
         self.label_all_pieces = bool(label_all_pieces)
         self.stride = int(stride) if stride else None
+        self.case_feature = bool(case_feature)
+        self.case_dim = int(case_dim)
+        if self.case_dim < 1:
+            raise ValueError(f"case_dim must be a positive integer, got {case_dim!r}")
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, got "
+                             f"{decoding!r}")
+        self.decoding = decoding
 
     def _check_labels(self, labels):
         for label in labels:
@@ -189,13 +220,27 @@ class TokenClassificationHead(Head):
             continuation_labels=self.continuation_labels()
             if self.label_all_pieces and self.labels else None,
             stride=self.stride,
+            case_ids=self.case_feature,
             name=f"{self.name}_preprocessor",
         )
 
+    def extra_inputs(self):
+        if not self.case_feature:
+            return {}
+        return {"case_ids": keras.Input(shape=(None,), dtype="int32", name="case_ids")}
+
     # -- layers ----------------------------------------------------------------------------
     def build_outputs(self, backbone_outputs, inputs):
-        return dropout_logits(backbone_outputs["sequence_output"], self.num_labels,
-                              self.dropout, "tagger_dropout")
+        x = backbone_outputs["sequence_output"]
+        if self.case_feature:
+            # Unit scale, like the layer-normalised sequence output beside it, so the
+            # output layer learns its weights at the same pace at fine-tuning rates.
+            case = keras.layers.Embedding(
+                NUM_CASES, self.case_dim,
+                embeddings_initializer=keras.initializers.TruncatedNormal(stddev=1.0),
+                name="case_embedding")(inputs["case_ids"])
+            x = keras.layers.Concatenate(name="case_concat")([x, case])
+        return dropout_logits(x, self.num_labels, self.dropout, "tagger_dropout")
 
     def loss(self):
         # Unlabelled positions carry target -1 and weight 0; the mean is over labels.
@@ -219,6 +264,15 @@ class TokenClassificationHead(Head):
         for row, position, example in zip(rows, positions, examples):
             words[example][features["word_index"][row, position]] = probabilities[row, position]
         return words
+
+    def best_tags(self, probabilities):
+        """`[words, labels]` probabilities of one sentence -> its tag ids (`decoding`)."""
+        if not len(probabilities):
+            return np.zeros(0, int)
+        if self.decoding == "argmax":
+            return probabilities.argmax(axis=-1)
+        log_probs = np.log(np.maximum(probabilities, 1e-300))
+        return viterbi(log_probs, *transitions(self.labels, self.scheme))
 
     def decode(self, outputs, features, examples):
         texts = examples["text"]
@@ -248,7 +302,7 @@ class TokenClassificationHead(Head):
         results = []
         for text, offsets, probs in zip(texts, spans, probabilities):
             raw = text if isinstance(text, str) else " ".join(str(w) for w in text)
-            best = probs.argmax(axis=-1) if len(probs) else np.zeros(0, int)
+            best = self.best_tags(probs)
             tags = [self.labels[b] for b in best]
             scores = [float(probs[w, b]) for w, b in enumerate(best)]
             entities = []
@@ -288,12 +342,11 @@ class TokenClassificationHead(Head):
         `num_words` `[B]`; `entity_types` `[B, E]` string, `entity_starts`,
         `entity_ends` (character offsets), `entity_word_starts`, `entity_word_ends`
         (word indices, end exclusive), `entity_scores` (mean tag probability) and
-        `num_entities` `[B]`. Entities are read as `decode` reads them (an `I-X` after
-        `O` or another type starts an entity).
+        `num_entities` `[B]`. Tags are chosen as `decode` chooses them (`decoding`), and
+        entities are read as `decode` reads them (an `I-X` after `O` or another type
+        starts an entity).
         """
-        probabilities = tf.nn.softmax(tf.cast(outputs, tf.float32), axis=-1)
-        best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        best_score = tf.reduce_max(probabilities, axis=-1)
+        logits = tf.cast(outputs, tf.float32)
         example_index = tf.cast(features["example_index"], tf.int32)
         word_index = tf.cast(features["word_index"], tf.int32)
         batch = tf.reduce_max(example_index) + 1
@@ -311,9 +364,19 @@ class TokenClassificationHead(Head):
             present = tf.scatter_nd(target, tf.ones_like(values), shape) > 0
             return tf.where(present, placed + fill - 1.0, fill), present
 
-        tag_ids, present = scatter(best, -1.0)
-        tag_ids = tf.cast(tag_ids, tf.int32)
-        tag_scores, _ = scatter(best_score, 0.0)
+        # Per-word logits `[B, W, labels]`, read at each word's first piece.
+        word_logits = tf.scatter_nd(target, tf.gather_nd(logits, where),
+                                    tf.concat([shape, [len(self.labels)]], axis=0))
+        present = tf.scatter_nd(target, tf.ones_like(rows), shape) > 0
+        probabilities = tf.nn.softmax(word_logits, axis=-1)
+        if self.decoding == "argmax":
+            tag_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        else:
+            tag_ids = viterbi_in_graph(tf.nn.log_softmax(word_logits, axis=-1), present,
+                                       *transitions(self.labels, self.scheme))
+        chosen = tf.one_hot(tag_ids, len(self.labels), dtype=probabilities.dtype)
+        tag_scores = tf.where(present, tf.reduce_sum(probabilities * chosen, axis=-1), 0.0)
+        tag_ids = tf.where(present, tag_ids, -1)
         word_starts, _ = scatter(tf.cast(features["word_start"], tf.int32), -1.0)
         word_ends, _ = scatter(tf.cast(features["word_end"], tf.int32), -1.0)
         word_starts, word_ends = tf.cast(word_starts, tf.int32), tf.cast(word_ends, tf.int32)
@@ -381,4 +444,15 @@ class TokenClassificationHead(Head):
             "dropout": self.dropout,
             "label_all_pieces": self.label_all_pieces,
             "stride": self.stride,
+            "case_feature": self.case_feature,
+            "case_dim": self.case_dim,
+            "decoding": self.decoding,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        # Models saved before these options had neither: keep them as they were.
+        config = dict(config)
+        config.setdefault("case_feature", False)
+        config.setdefault("decoding", "argmax")
+        return super().from_config(config)

@@ -27,6 +27,8 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from kerabert.heads.word_shape import PAD, case_classes
+
 
 class TaggingPreprocessor(keras.layers.Layer):
     """Raw `text` (words or strings) and optional `tags` -> BERT windows and targets.
@@ -36,8 +38,10 @@ class TaggingPreprocessor(keras.layers.Layer):
     within its example, -1 on special and padding positions); `label_mask` (1 where
     this row predicts a word: its first piece, in the window that owns it);
     `word_start`/`word_end` (character offsets of each piece's word in the raw
-    string; -1 for pre-split words); `example_index` (`[rows]`, the example of each row
-    within the batch).
+    string; -1 for pre-split words); `case_ids` (with `case_ids=True`: the case class of
+    each piece's word in the original text, `kerabert.heads.word_shape`; 0 on special
+    and padding positions); `example_index` (`[rows]`, the example of each row within
+    the batch).
 
     Targets: the label id on labelled positions and -1 elsewhere; sample weights are
     1.0 on labelled positions and 0.0 elsewhere.
@@ -50,10 +54,18 @@ class TaggingPreprocessor(keras.layers.Layer):
             every piece is labelled; None labels only each word's first piece.
         stride: pieces between the starts of consecutive windows (default: half a
             window).
+        case_ids: also emit `case_ids`.
+
+    Example:
+    ```python
+    pre = TaggingPreprocessor(tokenizer, 32)
+    features, _, _ = pre({"text": tf.ragged.constant([["John", "lives", "in", "Paris"]])})
+    features["case_ids"][0, :6]  # [0, 2, 1, 1, 2, 0]
+    ```
     """
 
     def __init__(self, tokenizer, sequence_length, labels=None, continuation_labels=None,
-                 stride=None, **kwargs):
+                 stride=None, case_ids=True, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
@@ -66,6 +78,7 @@ class TaggingPreprocessor(keras.layers.Layer):
             raise ValueError(f"stride must be within 1..{self.budget}, got {stride}")
         self.labels = list(labels) if labels else None
         self.continuation_labels = continuation_labels
+        self.case_ids = bool(case_ids)
         continuation = [1 if t.startswith("##") else 0 for t in tokenizer.vocabulary]
         self._is_continuation = tf.constant(continuation, tf.int32)
         self._bytes = tf_text.ByteSplitter()
@@ -99,6 +112,9 @@ class TaggingPreprocessor(keras.layers.Layer):
             "word_index": tf.repeat(tf.cast(word_number, tf.int32), counts),
             "first": first,
         }
+        if self.case_ids:
+            # Each word's class from its own bytes, repeated over its pieces.
+            flat["case"] = tf.repeat(self._word_cases(words.flat_values), counts)
         if tags is not None:
             label = tf.repeat(self._lookup(tags).flat_values, counts)
             continuation = tf.gather(self._continuation, tf.maximum(label, 0))
@@ -106,13 +122,24 @@ class TaggingPreprocessor(keras.layers.Layer):
         splits = pieces.merge_dims(1, 2).row_splits
         dense = {
             name: tf.RaggedTensor.from_row_splits(values, splits).to_tensor(
-                default_value=0 if name == "ids" else -1)
+                default_value=self._FILL.get(name, -1))
             for name, values in flat.items()
         }
         dense["word_start"] = tf.fill(tf.shape(dense["ids"]), -1)
         dense["word_end"] = dense["word_start"]
         lengths = tf.cast(splits[1:] - splits[:-1], tf.int32)
         return dense, lengths
+
+    # Padding values of the per-piece arrays (-1 for the others).
+    _FILL = {"ids": 0, "case": PAD}
+
+    def _word_cases(self, words):
+        """`[n]` words (strings) -> their case classes `[n]`."""
+        data = tf.cast(self._bytes.split(words), tf.int32)  # int32: TFLite densifies no uint8
+        lengths = tf.cast(data.row_lengths(), tf.int32)[:, tf.newaxis]
+        classes = case_classes(data.to_tensor(default_value=-1), tf.zeros_like(lengths),
+                               lengths)
+        return classes[:, 0]
 
     def _from_text(self, text):
         """Raw strings -> dense per-piece arrays, with character offsets of words."""
@@ -143,6 +170,16 @@ class TaggingPreprocessor(keras.layers.Layer):
             "word_start": tf.where(valid, char_start, -1),
             "word_end": tf.where(valid, tf.gather(word_end, segments), -1),
         }
+        if self.case_ids:
+            # The word's bytes: from its first piece's start to its last piece's end.
+            slots = batch * width + 1
+            byte_start = tf.math.unsorted_segment_min(
+                tf.cast(starts.to_tensor(default_value=0), tf.int32), segments, slots)
+            byte_end = tf.math.unsorted_segment_max(
+                tf.cast(ends.to_tensor(default_value=0), tf.int32), segments, slots)
+            classes = case_classes(raw, tf.gather(byte_start, segments),
+                                   tf.gather(byte_end, segments))
+            dense["case"] = tf.where(valid, classes, PAD)
         return dense, lengths
 
     def _lookup(self, tags):
@@ -193,7 +230,7 @@ class TaggingPreprocessor(keras.layers.Layer):
             picked = tf.gather(rows, tf.minimum(source, tf.shape(rows)[1] - 1), batch_dims=1)
             return tf.where(inside, picked, fill)
 
-        pieces = {name: take(values, 0 if name == "ids" else -1)
+        pieces = {name: take(values, self._FILL.get(name, -1))
                   for name, values in dense.items()}
         count = tf.reduce_sum(tf.where(inside, 1, 0), axis=1)
         return pieces, owned, count, example_index
@@ -241,6 +278,8 @@ class TaggingPreprocessor(keras.layers.Layer):
             "word_end": self._pack(pieces["word_end"], count, -1),
             "example_index": example_index,
         }
+        if self.case_ids:
+            features["case_ids"] = self._pack(pieces["case"], count, PAD)
         if tags is None:
             return features, None, None
         labelled = owned & (pieces["label"] >= 0)

@@ -41,3 +41,22 @@ def test_pairs_pack_and_truncate_like_pack_inputs(tiny_tokenizer):
         np.testing.assert_array_equal(got[name], expected[name].numpy())
     shortest = client.encode(question=first, context=second)
     assert shortest["token_ids"].shape[1] == int(expected["padding_mask"].numpy().sum(1).max())
+
+
+def test_case_ids_match_the_in_graph_preprocessor(tiny_tokenizer):
+    from kerabert.heads.tagging import TokenClassificationHead
+
+    texts = TRICKY + ["John McDonald of IBM in Zürich , U.S. 1996", "ÉTÉ Straße ǅx"]
+    client = WordPieceClient(tiny_tokenizer.vocabulary, lowercase=tiny_tokenizer.lowercase,
+                             max_bytes_per_word=tiny_tokenizer.max_bytes_per_word,
+                             sequence_length=256,
+                             inputs=["token_ids", "segment_ids", "padding_mask", "case_ids"])
+    pre = TokenClassificationHead(labels=["O", "B-X", "I-X"]).preprocessor(tiny_tokenizer, 256)
+    for column in (texts, [t.split() for t in texts]):
+        encoded = client.encode(text=column)
+        graph = pre({"text": tf.ragged.constant(column) if isinstance(column[0], list)
+                     else tf.constant(column)})[0]
+        width = encoded["token_ids"].shape[1]
+        for name in ("token_ids", "case_ids"):
+            np.testing.assert_array_equal(encoded[name], graph[name].numpy()[:, :width])
+    assert "case_ids" not in _client(tiny_tokenizer).encode(text=texts)

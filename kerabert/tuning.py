@@ -18,11 +18,13 @@ print(result.table())
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TUNERS = ("random", "bayesian", "hyperband")
 # Which of a head's `score` values to maximize, in order of preference.
@@ -125,10 +127,13 @@ def _make_oracle(kt, tuner, objective, max_trials, max_epochs, seed, hyperparame
     raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
 
 
-def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
-         max_epochs=3, backbone="all-minilm-l6-v2", output_dir="runs/tune", objective=None,
-         mode="full", overwrite=True, seed=0, read_options=None, max_train_examples=None,
-         max_validation_examples=None, verbose=1, **train_options):
+def tune(head: str | Any, train_data: Any, validation_data: Any, *, tuner: str = "random",
+         max_trials: int = 10, max_epochs: int = 3, backbone: Any = "all-minilm-l6-v2",
+         output_dir: str | os.PathLike = "runs/tune", objective: str | None = None,
+         mode: str = "full", overwrite: bool = True, seed: int = 0,
+         read_options: dict[str, Any] | None = None, max_train_examples: int | None = None,
+         max_validation_examples: int | None = None, verbose: int = 1,
+         **train_options: Any) -> TuningResult:
     """Search a head's hyperparameters with keras-tuner; save the best model.
 
     Args:
@@ -148,7 +153,9 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
         seed: the seed of the oracle and of every trial's training.
         read_options, max_train_examples, max_validation_examples: as in `train`.
         verbose: 0 silent, 1 one line per trial, 2 also Keras' per-epoch lines.
-        **train_options: fixed `kerabert.train` options (sequence_length, precision...).
+        **train_options: fixed `kerabert.train` options (`TrainConfig` fields such as
+            sequence_length, precision, strategy, deterministic...; every trial fits
+            through `kerabert.train` and so the fit core, `kerabert.fitting`).
             One the search space also names (`epochs=1`, `batch_size=8`, `dropout=0.1`)
             is pinned to that value instead of searched.
 
@@ -159,12 +166,13 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
     import keras_tuner as kt
 
     from kerabert.data import load_examples
+    from kerabert.config import TrainConfig
     from kerabert.precision import check_precision
     from kerabert.task import resolve_head
     from kerabert.training import save_trained, train
 
     # Once, up front: keras-tuner would otherwise record it as every trial's failure.
-    check_precision(train_options.get("precision", "float32"),
+    check_precision(train_options.get("precision", TrainConfig.precision),
                     accelerator=train_options.get("strategy") == "tpu")
     head = resolve_head(head)
     read_options = read_options or {}

@@ -223,8 +223,10 @@ def pretrain(corpus: Any, *, backbone: Any = "all-minilm-l6-v2",
                                  head_learning_rate, "skipped": "resumed from a backup"}
     elif head_warmup_steps:
         report["head_warmup"] = _warm_up_head(
-            run, model, dataset_fn, evaluation, head_warmup_steps, head_learning_rate,
-            warmup_ratio=warmup_ratio, verbose=verbose)
+            model, train_raw, evaluation, head_warmup_steps, head_learning_rate,
+            batch_size=batch_size, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+            jit_compile=jit_compile, verbose=verbose, seed=seed, length_mode=length_mode,
+            run=run)
         log(f"after head warmup: {report['head_warmup']}")
         compile_main()
     result = run.fit(model, dataset_fn, epochs=fit_epochs, steps_per_epoch=steps_per_epoch)
@@ -248,18 +250,36 @@ def pretrain(corpus: Any, *, backbone: Any = "all-minilm-l6-v2",
     return model, report
 
 
-def _warm_up_head(run, model, dataset_fn, evaluation, steps, learning_rate, *,
-                  warmup_ratio, verbose):
-    """Train only the head (the backbone frozen) for `steps`, through the fit core but
-    without backups (`backup=False`); held-out metrics after."""
+def _warm_up_head(model, train_raw, evaluation, steps, learning_rate, *, batch_size,
+                  warmup_ratio, weight_decay, jit_compile, verbose, seed, length_mode,
+                  run=None):
+    """Train only the head (the backbone frozen) for `steps`, through the fit core
+    (`run`, by default one on the model's own policy and the default strategy) but
+    without backups or resume; held-out metrics after."""
+    from kerabert.distribute import shard_examples
+    from kerabert.fitting import FitRun
+
+    if run is None:
+        run = FitRun(FitConfig(batch_size=batch_size, weight_decay=weight_decay,
+                               jit_compile=jit_compile, seed=seed, strategy="default",
+                               tensorboard=False, save_best=False, verbose=verbose),
+                     built_precision=model.backbone.dtype_policy.name)
+
+    def dataset_fn(per_replica_batch, context):
+        return model.make_dataset(
+            shard_examples(train_raw, context), batch_size=per_replica_batch,
+            training=True, shuffle=True, shuffle_buffer=SHUFFLE_BUFFER, repeat=True,
+            seed=seed, length_mode=length_mode)
+
     model.backbone.trainable = False
     try:
         with run.scope():
             run.compile(model, total_steps=steps, learning_rate=learning_rate,
-                        warmup_ratio=warmup_ratio, layerwise=False)
+                        warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                        layerwise=False)
         started = time.perf_counter()
-        run.fit(model, dataset_fn, epochs=1, steps_per_epoch=steps, callbacks=[],
-                backup=False, verbose=verbose)
+        run.fit(model, dataset_fn, epochs=1, steps_per_epoch=steps, batch_size=batch_size,
+                callbacks=[], backup=False, verbose=verbose)
         result = {"steps": steps, "learning_rate": learning_rate,
                   "seconds": round(time.perf_counter() - started, 1)}
     finally:

@@ -24,7 +24,10 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kerabert.heads.base import Head
 
 TUNERS = ("random", "bayesian", "hyperband")
 # Which of a head's `score` values to maximize, in order of preference.
@@ -127,7 +130,7 @@ def _make_oracle(kt, tuner, objective, max_trials, max_epochs, seed, hyperparame
     raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
 
 
-def tune(head: str | Any, train_data: Any, validation_data: Any, *, tuner: str = "random",
+def tune(head: str | Head, train_data: Any, validation_data: Any, *, tuner: str = "random",
          max_trials: int = 10, max_epochs: int = 3, backbone: Any = "all-minilm-l6-v2",
          output_dir: str | os.PathLike = "runs/tune", objective: str | None = None,
          mode: str = "full", overwrite: bool = True, seed: int = 0,
@@ -174,27 +177,27 @@ def tune(head: str | Any, train_data: Any, validation_data: Any, *, tuner: str =
     # Once, up front: keras-tuner would otherwise record it as every trial's failure.
     check_precision(train_options.get("precision", TrainConfig.precision),
                     accelerator=train_options.get("strategy") == "tpu")
-    head = resolve_head(head)
+    task_head: Head = resolve_head(head)
     read_options = read_options or {}
-    train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)
-    validation_examples = load_examples(head, validation_data, **read_options).head(
+    train_examples = load_examples(task_head, train_data, **read_options).head(max_train_examples)
+    validation_examples = load_examples(task_head, validation_data, **read_options).head(
         max_validation_examples
     )
-    head.adapt(train_examples)
+    task_head.adapt(train_examples)
     output_dir = Path(output_dir)
     best_dir = output_dir / "best"
     # The oracle maximizes "score"; which head metric that is (`objective`) is known
     # from the first trial's scores when not given.
-    state = {"best": None, "objective": objective}
+    state: dict[str, Any] = {"best": None, "objective": objective}
     results = []
-    head_config = head.get_config()
+    head_config = task_head.get_config()
 
     class HeadSearchSpace(kt.HyperModel):
         """The head's search space (plus `lora_rank` in mode "lora"); `build` returns
         the trial's values as a dict, which `run_trial` trains with."""
 
         def build(self, hp):
-            space = dict(head.search_space(hp))
+            space = dict(task_head.search_space(hp))
             if mode == "lora" and "lora_rank" not in space:
                 space["lora_rank"] = hp.Choice("lora_rank", [4, 8, 16])
             if "tuner/epochs" in hp.values:  # Hyperband's epoch budget
@@ -212,7 +215,7 @@ def tune(head: str | Any, train_data: Any, validation_data: Any, *, tuner: str =
         def run_trial(self, trial, *args, **kwargs):  # search()'s verbose comes too
             hp = trial.hyperparameters
             space = self.hypermodel.build(hp)
-            trial_head = type(head).from_config(
+            trial_head = type(task_head).from_config(
                 {**head_config, **{k: v for k, v in space.items() if k in head_config}})
             options = {**train_options,
                        **{k: v for k, v in space.items() if k in TRAINING_HYPERPARAMETERS}}
@@ -229,15 +232,15 @@ def tune(head: str | Any, train_data: Any, validation_data: Any, *, tuner: str =
                     verbose=2 if verbose >= 2 else 0, **options,
                 )
                 scores = report["validation"]
-                state["objective"] = state["objective"] or objective_name(head, scores)
+                state["objective"] = state["objective"] or objective_name(task_head, scores)
                 if state["objective"] not in scores:
-                    raise KeyError(f"head {head.name!r} did not score "
+                    raise KeyError(f"head {task_head.name!r} did not score "
                                    f"{state['objective']!r}: {sorted(scores)}")
             except Exception as e:
                 record.status = "FAILED"
                 record.seconds = time.perf_counter() - started
                 record.error = f"{type(e).__name__}: {e}"
-                record.traceback = traceback.format_exc()
+                record.__dict__["traceback"] = traceback.format_exc()  # results.json
                 if verbose:
                     print(f"trial {trial.trial_id} FAILED: {record.error}", flush=True)
                 keras.backend.clear_session()

@@ -44,7 +44,8 @@ _LAZY = {
     "build_model": "kerabert.task",
     "load_model": "kerabert.task",
     "BertTokenizer": "kerabert.tokenizer",
-    "make_optimizer": "kerabert.training",
+    "make_optimizer": "kerabert.optim",
+    "TrainConfig": "kerabert.config",
     "train": "kerabert.training",
 }
 
@@ -57,7 +58,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from kerabert.export import export
     from kerabert.task import Task, build_model, load_model
     from kerabert.tokenizer import BertTokenizer
-    from kerabert.training import make_optimizer, train
+    from kerabert.config import TrainConfig
+    from kerabert.optim import make_optimizer
+    from kerabert.training import train
 
 
 def __getattr__(name: str) -> Any:

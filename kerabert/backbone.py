@@ -162,6 +162,41 @@ def load_backbone(spec: str | os.PathLike, *, lowercase: bool | None = None,
     )
 
 
+def is_backbone_spec(backbone) -> bool:
+    """Whether `backbone` names a checkpoint to load (a string or path), rather than
+    being a built backbone or a `(backbone, tokenizer)` pair."""
+    return isinstance(backbone, str) or hasattr(backbone, "__fspath__")
+
+
+def resolve_backbone(backbone, tokenizer=None, *, precision: str | None = None,
+                     **load_options):
+    """`(backbone, tokenizer)` from a `load_backbone` spec, a `(backbone, tokenizer)`
+    pair, or a backbone instance with its `tokenizer`: the one place kerabert turns a
+    `backbone=` argument into objects.
+
+    Args:
+        backbone: a spec string or path, a pair, or a backbone instance.
+        tokenizer: the tokenizer, with a backbone instance.
+        precision: the dtype policy to load a spec under; a built backbone must already
+            have it (a `ValueError` otherwise: its layers cannot change policy).
+        **load_options: other `load_backbone` options.
+    """
+    if is_backbone_spec(backbone):
+        if precision is not None:
+            load_options["dtype"] = precision
+        return load_backbone(backbone, **load_options)
+    if isinstance(backbone, tuple):
+        backbone, tokenizer = backbone
+    elif tokenizer is None:
+        raise ValueError("pass the tokenizer with a backbone instance")
+    if precision is not None and backbone.dtype_policy.name != precision:
+        raise ValueError(
+            f"the backbone was built with dtype policy {backbone.dtype_policy.name!r}, "
+            f"not {precision!r}: pass a checkpoint spec, or build it under the policy"
+        )
+    return backbone, tokenizer
+
+
 def save_backbone(backbone: keras_hub.models.BertBackbone, tokenizer: BertTokenizer,
                   directory: str | os.PathLike) -> Path:
     """Write a keras-hub preset folder that `load_backbone` (and keras-hub) reads back.

@@ -13,6 +13,10 @@ place when complete; `state.json` is written last and names the weights' checksu
 a backup is either whole or ignored. The newest valid backup is the one restored; the
 previous one is kept until the next is complete, so a corrupt newest backup (a bit
 flip, a truncated copy) falls back to it. See docs/training.md.
+
+Also the other callbacks of the fit core (`kerabert.fitting`): `ThroughputLogger`
+(examples per second), `BestCheckpoint` (`best.keras` + `best.json`) and `BestWeights`
+with `restore_best` (the returned model is the best epoch's), and `save_trained`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import keras
@@ -234,3 +239,137 @@ class CrashSafeBackup(keras.callbacks.Callback):
             shutil.rmtree(folder, ignore_errors=True)
         for leftover in self.backup_dir.glob(".partial-*"):  # from killed runs
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+class ThroughputLogger(keras.callbacks.Callback):
+    """Adds examples per second to the logs (so the progress bar shows it): per batch
+    since the epoch's second batch, and per epoch (the first batch, which includes
+    tracing, excluded).
+
+    Args:
+        batch_size: examples per step (the global batch).
+    """
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = None
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._start is None:  # the first batch includes tracing
+            self._start = time.perf_counter()
+            return
+        self._batches += 1
+        if logs is not None:
+            logs["examples_per_second"] = self._rate()
+
+    def _rate(self):
+        return self._batches * self.batch_size / max(time.perf_counter() - self._start, 1e-9)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._start is not None and self._batches:
+            logs["examples_per_second"] = self._rate()
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint(save_best_only=True)` that also writes `best.json` (the monitored
+    value and epoch), so a resumed run only replaces the best model with a better one.
+
+    Args:
+        filepath: where to save the best model (`.keras`).
+        monitor: the logged value to watch, e.g. `"val_loss"`.
+        **kwargs: `keras.callbacks.ModelCheckpoint` arguments.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", **kwargs):
+        self.record = Path(filepath).with_suffix(".json")
+        previous = read_json(self.record)
+        if previous and previous.get("monitor") == monitor:
+            kwargs.setdefault("initial_value_threshold", previous["value"])
+        super().__init__(filepath, monitor=monitor, save_best_only=True, **kwargs)
+
+    def _save_model(self, epoch, batch, logs):
+        # Written then renamed, without the optimizer's state (the backup has it).
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self._should_save_model(epoch, batch, logs, filepath):  # updates self.best
+            save_model_file(self.model, filepath)
+            write_json_atomic(self.record, {"monitor": self.monitor,
+                                            "value": float(self.best), "epoch": epoch + 1})
+
+
+def read_json(path):
+    """A JSON file's content, or None when it is missing or not JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def monitor_mode(monitor):
+    """`"min"` for a loss, `"max"` for any other monitored value."""
+    return "min" if "loss" in monitor else "max"
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps, in memory, the weights of the epoch with the best `monitor` value (so the
+    model `train` returns and saves is the best epoch's, with or without an output
+    folder).
+
+    Args:
+        monitor: the logged validation value, e.g. `"val_loss"`.
+        mode: `"min"` or `"max"`.
+    """
+
+    def __init__(self, monitor="val_loss", mode="min"):
+        super().__init__()
+        self.monitor, self.mode = monitor, mode
+        self.best, self.epoch, self.weights = None, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        better = self.best is None or (value < self.best if self.mode == "min"
+                                       else value > self.best)
+        if better:
+            self.best, self.epoch = value, epoch + 1
+            self.weights = [w.numpy() for w in self.model.weights]
+
+
+def restore_best(model, best_weights, work_dir):
+    """Put the best epoch's weights back into `model`; returns that epoch (None: the
+    model keeps its last weights). After a resume the in-memory record starts anew, so
+    an earlier, better epoch saved as `best.keras` wins when its record says so."""
+    if best_weights is None:
+        return None
+    record = read_json(work_dir / "best.json") if work_dir is not None else None
+    in_memory = best_weights.best
+    if record and record.get("monitor") == best_weights.monitor and (
+            in_memory is None or (record["value"] < in_memory if best_weights.mode == "min"
+                                  else record["value"] > in_memory)):
+        best = keras.saving.load_model(work_dir / "best.keras", compile=False)
+        for target, source in zip(model.weights, best.weights):
+            target.assign(source)
+        return int(record["epoch"])
+    if best_weights.weights is None:
+        return None
+    for variable, value in zip(model.weights, best_weights.weights):
+        variable.assign(value)
+    return best_weights.epoch
+
+
+def save_trained(model, report, output_dir):
+    """Write `model.keras` (without optimizer state) and `metrics.json` into
+    `output_dir`, each written then renamed, and only then delete the backup: a kill
+    at any point leaves either the backup to resume from or the finished outputs."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_model_file(model, output_dir / "model.keras")
+    write_json_atomic(output_dir / "metrics.json", report, indent=2)
+    remove_backup(output_dir)
+    return output_dir / "model.keras"

@@ -42,7 +42,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
+from kerabert.config import STRATEGIES  # noqa: E402  (the names are kept there, TF-free)
 
 # Environment variables that say a TPU is attached (the resolver is only tried then:
 # without one, TPUClusterResolver() queries the GCE metadata server and may hang).

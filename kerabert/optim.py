@@ -10,14 +10,22 @@ multi-threaded; the same formula as Keras' Adam), with the decoupled weight deca
 applied in the same step, and an embedding gradient updates only the rows the batch
 used (`sparse_updates=True`: "lazy" Adam, as TF Addons' `LazyAdam`; rows that no
 example touched keep their moments and are not decayed this step).
+
+This module also owns the BERT fine-tuning defaults built on it: the learning-rate
+schedule (`WarmupLinearDecay`: linear warmup, then linear decay to zero), layer-wise
+learning-rate decay (`layerwise_multipliers`), `make_optimizer` (no weight decay on
+LayerNorm and bias variables, global-norm clipping at 1.0) and `compile_task` (a task
+compiled with its head's loss and metrics and this optimizer).
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import keras
 import tensorflow as tf
+
 
 
 @keras.saving.register_keras_serializable(package="kerabert")
@@ -142,3 +150,138 @@ def _lazy_rows_update(variable, m, v, gradient, lr, decay, step, beta_1, beta_2,
         v.scatter_update(tf.IndexedSlices(v_rows, rows)),
         variable.scatter_sub(tf.IndexedSlices(change, rows)),
     )
+
+
+NO_DECAY = ("bias", "gamma", "beta")  # Keras names of bias and LayerNorm variables
+
+
+@keras.saving.register_keras_serializable(package="kerabert")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup from 0 to `peak_learning_rate`, then linear decay to
+    `end_learning_rate` at `total_steps` (constant after warmup if `total_steps` is None).
+
+    Args:
+        peak_learning_rate: the rate reached at the end of warmup.
+        warmup_steps: steps of warmup.
+        total_steps: the step at which the rate reaches `end_learning_rate`.
+        end_learning_rate: the final rate.
+
+    Example:
+    ```python
+    schedule = WarmupLinearDecay(5e-5, warmup_steps=100, total_steps=1000)
+    ```
+    """
+
+    def __init__(self, peak_learning_rate, warmup_steps, total_steps=None,
+                 end_learning_rate=0.0):
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = None if total_steps is None else int(total_steps)
+        self.end_learning_rate = float(end_learning_rate)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        peak = self.peak_learning_rate
+        warmup = float(max(self.warmup_steps, 1))
+        rising = peak * tf.minimum(step + 1.0, warmup) / warmup
+        if self.total_steps is None:
+            return rising
+        span = float(max(self.total_steps - self.warmup_steps, 1))
+        done = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
+        falling = peak + (self.end_learning_rate - peak) * done
+        return tf.where(step < self.warmup_steps, rising, falling)
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "end_learning_rate": self.end_learning_rate,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerabert")
+class LayerwiseAdamW(AdamW):
+    """The name models saved before `kerabert.optim.AdamW` took multipliers itself
+    stored; kept so that they load. New code uses `kerabert.optim.AdamW`."""
+
+
+def layerwise_multipliers(model, decay):
+    """`LayerwiseAdamW` multipliers: the head and pooler 1, transformer layer `i` (of
+    `L`) `decay ** (L - i)`, embeddings `decay ** (L + 1)`.
+
+    Args:
+        model: a `kerabert.Task` (its backbone's `num_layers` is read).
+        decay: the factor between adjacent layers, in (0, 1].
+    """
+    if not 0.0 < decay <= 1.0:
+        raise ValueError(f"layer-wise learning-rate decay must be in (0, 1], got {decay}")
+    layers = model.backbone.num_layers
+    rules = [[f"^transformer_layer_{i}/", decay ** (layers - i)] for i in range(layers)]
+    rules.append(["^(token_embedding|position_embedding|segment_embedding|"
+                  "embeddings_layer_norm)/", decay ** (layers + 1)])
+    return rules
+
+
+def make_optimizer(learning_rate=5e-5, total_steps=None, warmup_ratio=0.1, warmup_steps=None,
+                   weight_decay=0.01, clipnorm=1.0, layerwise_lr_decay=None, model=None,
+                   sparse_updates=True):
+    """AdamW with warmup + linear decay, no weight decay on LayerNorm and bias
+    (`kerabert.optim.AdamW`: fused dense updates, row-sparse embedding updates).
+
+    Args:
+        learning_rate: the peak learning rate.
+        total_steps: training steps (for the decay); None keeps the rate after warmup.
+        warmup_ratio: warmup as a fraction of `total_steps` (if `warmup_steps` is None).
+        warmup_steps: warmup steps.
+        weight_decay: decoupled weight decay.
+        clipnorm: global gradient-norm clipping (None or 0: off).
+        layerwise_lr_decay: a factor in (0, 1] for layer-wise learning-rate decay
+            (needs `model`); None: one rate for all layers.
+        model: the `kerabert.Task` to train (for layer-wise decay).
+        sparse_updates: update only the embedding rows a batch used (lazy Adam);
+            `False` updates every row every step, as Keras' AdamW does.
+
+    Example:
+    ```python
+    optimizer = make_optimizer(3e-5, total_steps=1000, layerwise_lr_decay=0.9,
+                               model=model)
+    ```
+    """
+    if warmup_steps is None:
+        warmup_steps = int(math.ceil((total_steps or 0) * warmup_ratio))
+    schedule = WarmupLinearDecay(learning_rate, warmup_steps, total_steps)
+    multipliers = ()
+    if layerwise_lr_decay is not None:
+        if model is None:
+            raise ValueError("layer-wise learning-rate decay needs the model")
+        multipliers = layerwise_multipliers(model, layerwise_lr_decay)
+    optimizer = AdamW(
+        multipliers=multipliers,
+        sparse_updates=sparse_updates,
+        learning_rate=schedule,
+        weight_decay=weight_decay,
+        epsilon=1e-6,
+        global_clipnorm=clipnorm or None,
+    )
+    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    return optimizer
+
+
+def compile_task(model, optimizer=None, jit_compile=False, steps_per_execution=1,
+                 **optimizer_options):
+    """Compile a task with its head's loss and metrics and kerabert's optimizer.
+
+    Under the `mixed_float16` policy Keras wraps the optimizer in a
+    `LossScaleOptimizer` (dynamic loss scaling) by itself.
+    """
+    if optimizer is None:
+        optimizer = make_optimizer(model=model, **optimizer_options)
+    model.compile(
+        optimizer=optimizer,
+        loss=model.head.loss(),
+        metrics=model.head.metrics(),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    return model

@@ -8,13 +8,21 @@ whole process; bfloat16 needs AVX-512 at least. Seen here by capping oneDNN with
 ran at AVX512_CORE_FP16; bfloat16 aborted at AVX2 only. With oneDNN off
 (`TF_ENABLE_ONEDNN_OPTS=0`) or on a GPU, both run. `check_precision` turns the abort
 into an error that says so before anything is built.
+
+This module owns the list of precisions (`PRECISIONS`; `"auto"` picks one of them) and
+the dtype policy a model is built under (`precision_policy`). It imports TensorFlow only
+inside the functions that need it, so the command line reads `PRECISIONS` for `--help`
+without loading TensorFlow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
-import tensorflow as tf
+# The Keras dtype policies kerabert trains and exports in; "auto" chooses one of them.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+AUTO = "auto"
 
 # oneDNN's ISA names (ONEDNN_MAX_CPU_ISA), lowest first, as far as they matter here.
 _ISA_ORDER = (
@@ -33,6 +41,38 @@ _NEEDS = {
 
 class UnsupportedPrecisionError(ValueError):
     """The requested precision would abort TensorFlow on this machine."""
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def check_precision_name(precision, *, allow_auto=True):
+    """Raise `ValueError` unless `precision` is one of `PRECISIONS` (or `"auto"`)."""
+    allowed = ((AUTO,) if allow_auto else ()) + PRECISIONS
+    if precision not in allowed:
+        raise ValueError(f"precision must be one of {allowed}, got {precision!r}")
+    return precision
+
+
+@contextlib.contextmanager
+def precision_policy(precision):
+    """Set Keras' global dtype policy for building a model, and restore it after.
+
+    `mixed_float16` / `mixed_bfloat16` compute in 16 bits and keep float32 variables;
+    heads keep their logits in float32. The policy must be set before layers are built.
+    """
+    import keras
+
+    check_precision_name(precision, allow_auto=False)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def cpu_flags(path="/proc/cpuinfo"):
@@ -99,7 +139,7 @@ def precision_problem_here(precision, *, accelerator=False):
         flags=cpu_flags(),
         max_isa=os.environ.get("ONEDNN_MAX_CPU_ISA"),
         onednn=onednn_enabled(),
-        gpu=accelerator or bool(tf.config.list_physical_devices("GPU")),
+        gpu=accelerator or bool(_tf().config.list_physical_devices("GPU")),
     )
 
 
@@ -152,8 +192,9 @@ def resolve_precision(precision, *, accelerator=False):
         precision: `"auto"` or a Keras dtype policy name.
         accelerator: the model runs on a TPU.
     """
-    if precision != "auto":
+    if precision != AUTO:
         return precision
+    tf = _tf()
     capability = None
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-import keras
 import tensorflow as tf
 
+from kerabert.config import FitConfig
 from kerabert.data.corpus import Corpus, corpus_error
 from kerabert.heads.masked_lm import MaskedLMHead
 
@@ -52,13 +55,19 @@ def evaluate_masked_lm(model, dataset):
     return {names.get(name, name): round(float(value), 4) for name, value in results.items()}
 
 
-def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_length=128,
-             batch_size=32, epochs=1, max_steps=None, learning_rate=5e-5, warmup_ratio=0.1,
-             weight_decay=0.01, documents="blank_line", holdout=0.05, eval_corpus=None,
-             max_eval_sequences=1000, mask_selection_rate=0.15, whole_word=False,
-             next_sentence=False, head_warmup_steps=0, head_learning_rate=1e-3,
-             skip_bad=False, seed=0, jit_compile=False, verbose="auto", callbacks=(),
-             log=print):
+def pretrain(corpus: Any, *, backbone: Any = "all-minilm-l6-v2",
+             output_dir: str | os.PathLike | None = None, sequence_length: int = 128,
+             batch_size: int = 32, epochs: int = 1, max_steps: int | None = None,
+             learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
+             weight_decay: float = 0.01, documents: str = "blank_line",
+             holdout: float = 0.05, eval_corpus: Any = None, max_eval_sequences: int = 1000,
+             mask_selection_rate: float = 0.15, whole_word: bool = False,
+             next_sentence: bool = False, head_warmup_steps: int = 0,
+             head_learning_rate: float = 1e-3, skip_bad: bool = False, seed: int = 0,
+             jit_compile: bool = False, verbose: Any = "auto", callbacks: Sequence[Any] = (),
+             log: Callable[[str], Any] | None = print, strategy: Any = "auto",
+             tpu: str | None = None, precision: str = "float32", resume: bool = False,
+             deterministic: bool = False) -> tuple[Any, dict[str, Any]]:
     """Continue masked-LM (and next-sentence) pretraining of a backbone on plain text.
 
     Args:
@@ -86,9 +95,23 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
         seed: the seed of initialization, masking and shuffling (held-out masks, and so
             the before/after figures, are the same on every run with the same seed).
         jit_compile: compile steps with XLA.
+        strategy: a `kerabert.config.STRATEGIES` name or a `tf.distribute.Strategy`
+            (the corpus rows are sharded over multi-worker input pipelines).
+        tpu: the TPU address for `strategy="tpu"`/`"auto"`.
+        precision: `"float32"` (the default), `"auto"`, `"mixed_float16"` or
+            `"mixed_bfloat16"`, as in `kerabert.train`.
+        resume: continue an interrupted run from `output_dir/backup` (written at the
+            end of every epoch; `max_steps` runs are one epoch); without it a leftover
+            backup is an error. A resumed run skips the head warmup (the backup holds
+            its result) and the batches the finished epochs used.
+        deterministic: make TensorFlow's ops deterministic (slower).
         verbose: Keras `fit` verbosity.
         callbacks: extra Keras callbacks.
         log: where progress sentences go (`print`; None for silence).
+
+    Training runs through the fit core (`kerabert.fitting.FitRun`), as `kerabert.train`
+    does: an endless stream of batches cut into epochs of `ceil(rows / batch_size)` steps
+    (or one epoch of `max_steps`).
 
     Returns:
         `(model, report)`: the trained `Task` and a dict of what was measured.
@@ -100,11 +123,24 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
     kerabert.train("text-classification", "train.tsv", backbone="adapted")
     ```
     """
-    from kerabert.task import Task, resolve_backbone
-    from kerabert.training import ThroughputLogger, compile_task
+    from kerabert.backbone import is_backbone_spec, resolve_backbone
+    from kerabert.distribute import shard_examples
+    from kerabert.fitting import FitRun
+    from kerabert.task import Task
 
     log = log or (lambda *_: None)
-    keras.utils.set_random_seed(seed)
+    config = FitConfig(
+        batch_size=batch_size, epochs=epochs, learning_rate=learning_rate,
+        warmup_ratio=warmup_ratio, weight_decay=weight_decay, jit_compile=jit_compile,
+        seed=seed, deterministic=deterministic, strategy=strategy, tpu=tpu,
+        precision=precision, output_dir=output_dir, resume=resume,
+        tensorboard=False,  # the output folder is a backbone preset: no logs in it
+        save_best=False, callbacks=tuple(callbacks), verbose=verbose,
+    )
+    built_precision = None
+    if not is_backbone_spec(backbone):
+        built_precision = resolve_backbone(backbone)[0].dtype_policy.name
+    run = FitRun(config, built_precision=built_precision)  # seeds, strategy, precision
     if not isinstance(corpus, Corpus):
         corpus = Corpus(corpus, documents=documents, holdout=0.0 if eval_corpus else holdout,
                         skip_bad=skip_bad)
@@ -112,12 +148,14 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
     log(f"corpus: {statistics}")
     head = MaskedLMHead(mask_selection_rate=mask_selection_rate, whole_word=whole_word,
                         next_sentence=next_sentence)
-    backbone_model, tokenizer = resolve_backbone(backbone)
-    model = Task(backbone_model, head, tokenizer, sequence_length)
-    if isinstance(backbone, tuple):
-        initialisation = "the backbone was given as objects: the MLM head is newly initialised"
-    else:
-        initialisation = head.load_checkpoint_weights(model, backbone)
+    with run.scope():
+        backbone_model, tokenizer = resolve_backbone(backbone, precision=run.precision)
+        model = Task(backbone_model, head, tokenizer, sequence_length)
+        if isinstance(backbone, tuple):
+            initialisation = ("the backbone was given as objects: the MLM head is newly "
+                              "initialised")
+        else:
+            initialisation = head.load_checkpoint_weights(model, backbone)
     log(initialisation)
 
     train_part = "all" if corpus.holdout == 0 else "train"
@@ -126,10 +164,17 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
         train_rows = count_rows(corpus_rows(corpus, head, tokenizer, sequence_length, train_part))
         if train_rows == 0:
             raise ValueError(f"the corpus has no training text ({statistics})")
-    total_steps = max_steps or math.ceil(train_rows / batch_size) * epochs
-    compile_task(model, jit_compile=jit_compile, learning_rate=learning_rate,
-                 total_steps=total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay)
+        fit_epochs, steps_per_epoch = epochs, math.ceil(train_rows / batch_size)
+    else:
+        fit_epochs, steps_per_epoch = 1, max_steps
+    total_steps = fit_epochs * steps_per_epoch
 
+    def compile_main():
+        with run.scope():
+            run.compile(model, total_steps=total_steps, learning_rate=learning_rate,
+                        warmup_ratio=warmup_ratio)
+
+    compile_main()
     evaluation = None
     if eval_corpus is not None or corpus.holdout > 0:
         held = Corpus(eval_corpus, documents=corpus.documents, skip_bad=corpus.skip_bad) \
@@ -161,59 +206,80 @@ def pretrain(corpus, *, backbone="all-minilm-l6-v2", output_dir=None, sequence_l
 
     train_raw = corpus_rows(corpus, head, tokenizer, sequence_length, train_part,
                             shuffle_files=True, seed=seed)
-    train_raw = train_raw.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-    dataset = model.make_dataset(
-        train_raw, batch_size=batch_size, training=True, shuffle=False,
-        repeat=max_steps is not None, seed=seed,
-        # Packed rows all have the full length: no bucketing to do.
-        length_mode="bucket" if next_sentence else "dynamic",
-    )
-    fit_options = {"epochs": epochs}
-    if max_steps is not None:
-        fit_options = {"epochs": 1, "steps_per_epoch": max_steps}
+    # Packed rows all have the full length: no bucketing to do.
+    length_mode = "bucket" if next_sentence else "dynamic"
+
+    def dataset_fn(per_replica_batch, context):
+        # An endless stream, mixed in a buffer (`pipeline.shuffle_stream`); each input
+        # pipeline of a multi-worker run reads its own shard of the rows.
+        return model.make_dataset(
+            shard_examples(train_raw, context), batch_size=per_replica_batch,
+            training=True, shuffle=True, shuffle_buffer=SHUFFLE_BUFFER, repeat=True,
+            seed=seed, length_mode=length_mode)
+
     started = time.perf_counter()
-    if head_warmup_steps:
+    if head_warmup_steps and run.initial_epoch:
+        report["head_warmup"] = {"steps": head_warmup_steps, "learning_rate":
+                                 head_learning_rate, "skipped": "resumed from a backup"}
+    elif head_warmup_steps:
         report["head_warmup"] = _warm_up_head(
             model, train_raw, evaluation, head_warmup_steps, head_learning_rate,
             batch_size=batch_size, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
-            jit_compile=jit_compile, verbose=verbose, seed=seed,
-            length_mode="bucket" if next_sentence else "dynamic",
-        )
+            jit_compile=jit_compile, verbose=verbose, seed=seed, length_mode=length_mode,
+            run=run)
         log(f"after head warmup: {report['head_warmup']}")
-        compile_task(model, jit_compile=jit_compile, learning_rate=learning_rate,
-                     total_steps=total_steps, warmup_ratio=warmup_ratio,
-                     weight_decay=weight_decay)
-    history = model.fit(dataset, callbacks=[ThroughputLogger(batch_size), *callbacks],
-                        verbose=verbose, **fit_options)
+        compile_main()
+    result = run.fit(model, dataset_fn, epochs=fit_epochs, steps_per_epoch=steps_per_epoch)
     seconds = time.perf_counter() - started
+    fitted = run.report(model, result, epochs=fit_epochs, steps_per_epoch=steps_per_epoch)
+    for key in ("strategy", "replicas", "workers", "precision", "resumed_from_epoch",
+                "epochs_run", "deterministic"):
+        if key in fitted:
+            report[key] = fitted[key]
     report["train_seconds"] = round(seconds, 1)
     report["train_rows_per_second"] = round(
         (total_steps + head_warmup_steps) * batch_size / seconds, 2)
-    report["history"] = {k: [float(x) for x in v] for k, v in history.history.items()}
+    report["history"] = result.history
     if evaluation is not None:
         report["after"] = evaluate_masked_lm(model, evaluation)
         log(f"held-out after: {report['after']}")
     if output_dir is not None:
-        save_pretrained(model, report, output_dir)
+        run.finish(lambda folder: save_pretrained(model, report, folder))
         report["output"] = str(output_dir)
         log(f"adapted backbone written to {output_dir}")
     return model, report
 
 
 def _warm_up_head(model, train_raw, evaluation, steps, learning_rate, *, batch_size,
-                  warmup_ratio, weight_decay, jit_compile, verbose, seed, length_mode):
-    """Train only the head (the backbone frozen) for `steps`; held-out metrics after."""
-    from kerabert.training import compile_task
+                  warmup_ratio, weight_decay, jit_compile, verbose, seed, length_mode,
+                  run=None):
+    """Train only the head (the backbone frozen) for `steps`, through the fit core
+    (`run`, by default one on the model's own policy and the default strategy) but
+    without backups or resume; held-out metrics after."""
+    from kerabert.distribute import shard_examples
+    from kerabert.fitting import FitRun
+
+    if run is None:
+        run = FitRun(FitConfig(batch_size=batch_size, weight_decay=weight_decay,
+                               jit_compile=jit_compile, seed=seed, strategy="default",
+                               tensorboard=False, save_best=False, verbose=verbose),
+                     built_precision=model.backbone.dtype_policy.name)
+
+    def dataset_fn(per_replica_batch, context):
+        return model.make_dataset(
+            shard_examples(train_raw, context), batch_size=per_replica_batch,
+            training=True, shuffle=True, shuffle_buffer=SHUFFLE_BUFFER, repeat=True,
+            seed=seed, length_mode=length_mode)
 
     model.backbone.trainable = False
     try:
-        compile_task(model, jit_compile=jit_compile, learning_rate=learning_rate,
-                     total_steps=steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay)
-        dataset = model.make_dataset(train_raw, batch_size=batch_size, training=True,
-                                     shuffle=False, repeat=True, seed=seed,
-                                     length_mode=length_mode)
+        with run.scope():
+            run.compile(model, total_steps=steps, learning_rate=learning_rate,
+                        warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                        layerwise=False)
         started = time.perf_counter()
-        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=verbose)
+        run.fit(model, dataset_fn, epochs=1, steps_per_epoch=steps, batch_size=batch_size,
+                callbacks=[], backup=False, verbose=verbose)
         result = {"steps": steps, "learning_rate": learning_rate,
                   "seconds": round(time.perf_counter() - started, 1)}
     finally:

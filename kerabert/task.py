@@ -214,19 +214,6 @@ def resolve_head(head: str | Head, **options: Any) -> Head:
     return head
 
 
-def resolve_backbone(backbone, tokenizer=None, **load_options):
-    """`(backbone, tokenizer)` from a spec string, a tuple, or a backbone + tokenizer."""
-    from kerabert.backbone import load_backbone
-
-    if isinstance(backbone, (str,)) or hasattr(backbone, "__fspath__"):
-        return load_backbone(backbone, **load_options)
-    if isinstance(backbone, tuple):
-        return backbone
-    if tokenizer is None:
-        raise ValueError("pass the tokenizer with a backbone instance")
-    return backbone, tokenizer
-
-
 def build_model(head: str | Head, backbone: Any = "all-minilm-l6-v2", *, tokenizer: Any = None,
                 sequence_length: int = 128, compile: bool = True,
                 examples: Mapping[str, Sequence[Any]] | None = None, optimizer: Any = None,
@@ -255,7 +242,8 @@ def build_model(head: str | Head, backbone: Any = "all-minilm-l6-v2", *, tokeniz
                                  labels=["negative", "positive"])
     ```
     """
-    from kerabert.training import compile_task
+    from kerabert.backbone import resolve_backbone
+    from kerabert.optim import compile_task
 
     head = resolve_head(head, **head_options)
     if examples is not None:
@@ -331,7 +319,7 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
     import warnings
 
     import kerabert.backbone  # noqa: F401  (registers kerabert's serializable classes)
-    import kerabert.training  # noqa: F401
+    import kerabert.optim  # noqa: F401  (the optimizer and schedule of compiled models)
 
     check_model_file(path)
     try:

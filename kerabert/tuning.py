@@ -18,11 +18,16 @@ print(result.table())
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kerabert.heads.base import Head
 
 TUNERS = ("random", "bayesian", "hyperband")
 # Which of a head's `score` values to maximize, in order of preference.
@@ -125,10 +130,13 @@ def _make_oracle(kt, tuner, objective, max_trials, max_epochs, seed, hyperparame
     raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
 
 
-def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
-         max_epochs=3, backbone="all-minilm-l6-v2", output_dir="runs/tune", objective=None,
-         mode="full", overwrite=True, seed=0, read_options=None, max_train_examples=None,
-         max_validation_examples=None, verbose=1, **train_options):
+def tune(head: str | Head, train_data: Any, validation_data: Any, *, tuner: str = "random",
+         max_trials: int = 10, max_epochs: int = 3, backbone: Any = "all-minilm-l6-v2",
+         output_dir: str | os.PathLike = "runs/tune", objective: str | None = None,
+         mode: str = "full", overwrite: bool = True, seed: int = 0,
+         read_options: dict[str, Any] | None = None, max_train_examples: int | None = None,
+         max_validation_examples: int | None = None, verbose: int = 1,
+         **train_options: Any) -> TuningResult:
     """Search a head's hyperparameters with keras-tuner; save the best model.
 
     Args:
@@ -148,7 +156,9 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
         seed: the seed of the oracle and of every trial's training.
         read_options, max_train_examples, max_validation_examples: as in `train`.
         verbose: 0 silent, 1 one line per trial, 2 also Keras' per-epoch lines.
-        **train_options: fixed `kerabert.train` options (sequence_length, precision...).
+        **train_options: fixed `kerabert.train` options (`TrainConfig` fields such as
+            sequence_length, precision, strategy, deterministic...; every trial fits
+            through `kerabert.train` and so the fit core, `kerabert.fitting`).
             One the search space also names (`epochs=1`, `batch_size=8`, `dropout=0.1`)
             is pinned to that value instead of searched.
 
@@ -159,34 +169,35 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
     import keras_tuner as kt
 
     from kerabert.data import load_examples
+    from kerabert.config import TrainConfig
     from kerabert.precision import check_precision
     from kerabert.task import resolve_head
     from kerabert.training import save_trained, train
 
     # Once, up front: keras-tuner would otherwise record it as every trial's failure.
-    check_precision(train_options.get("precision", "float32"),
+    check_precision(train_options.get("precision", TrainConfig.precision),
                     accelerator=train_options.get("strategy") == "tpu")
-    head = resolve_head(head)
+    task_head: Head = resolve_head(head)
     read_options = read_options or {}
-    train_examples = load_examples(head, train_data, **read_options).head(max_train_examples)
-    validation_examples = load_examples(head, validation_data, **read_options).head(
+    train_examples = load_examples(task_head, train_data, **read_options).head(max_train_examples)
+    validation_examples = load_examples(task_head, validation_data, **read_options).head(
         max_validation_examples
     )
-    head.adapt(train_examples)
+    task_head.adapt(train_examples)
     output_dir = Path(output_dir)
     best_dir = output_dir / "best"
     # The oracle maximizes "score"; which head metric that is (`objective`) is known
     # from the first trial's scores when not given.
-    state = {"best": None, "objective": objective}
+    state: dict[str, Any] = {"best": None, "objective": objective}
     results = []
-    head_config = head.get_config()
+    head_config = task_head.get_config()
 
     class HeadSearchSpace(kt.HyperModel):
         """The head's search space (plus `lora_rank` in mode "lora"); `build` returns
         the trial's values as a dict, which `run_trial` trains with."""
 
         def build(self, hp):
-            space = dict(head.search_space(hp))
+            space = dict(task_head.search_space(hp))
             if mode == "lora" and "lora_rank" not in space:
                 space["lora_rank"] = hp.Choice("lora_rank", [4, 8, 16])
             if "tuner/epochs" in hp.values:  # Hyperband's epoch budget
@@ -204,7 +215,7 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
         def run_trial(self, trial, *args, **kwargs):  # search()'s verbose comes too
             hp = trial.hyperparameters
             space = self.hypermodel.build(hp)
-            trial_head = type(head).from_config(
+            trial_head = type(task_head).from_config(
                 {**head_config, **{k: v for k, v in space.items() if k in head_config}})
             options = {**train_options,
                        **{k: v for k, v in space.items() if k in TRAINING_HYPERPARAMETERS}}
@@ -221,15 +232,15 @@ def tune(head, train_data, validation_data, *, tuner="random", max_trials=10,
                     verbose=2 if verbose >= 2 else 0, **options,
                 )
                 scores = report["validation"]
-                state["objective"] = state["objective"] or objective_name(head, scores)
+                state["objective"] = state["objective"] or objective_name(task_head, scores)
                 if state["objective"] not in scores:
-                    raise KeyError(f"head {head.name!r} did not score "
+                    raise KeyError(f"head {task_head.name!r} did not score "
                                    f"{state['objective']!r}: {sorted(scores)}")
             except Exception as e:
                 record.status = "FAILED"
                 record.seconds = time.perf_counter() - started
                 record.error = f"{type(e).__name__}: {e}"
-                record.traceback = traceback.format_exc()
+                record.__dict__["traceback"] = traceback.format_exc()  # results.json
                 if verbose:
                     print(f"trial {trial.trial_id} FAILED: {record.error}", flush=True)
                 keras.backend.clear_session()

@@ -10,7 +10,6 @@ run created.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import math
 import os
@@ -70,7 +69,7 @@ def check_sequence_length(sequence_length, max_positions=None):
     return int(sequence_length)
 
 
-MODES = ("full", "frozen", "lora")
+from kerabert.config import MODES, PRECISION_OPTIONS  # noqa: E402
 
 
 def validate_training_options(options):
@@ -95,6 +94,10 @@ def validate_training_options(options):
     check_number("clipnorm", get("clipnorm", 1.0), low=0, optional=True)
     check_number("layerwise_lr_decay", get("layerwise_lr_decay"), low=0, high=1,
                  low_open=True, optional=True)
+    precision = get("precision", "auto")
+    if isinstance(precision, str) and precision not in PRECISION_OPTIONS:
+        raise OptionError(f"--precision {precision!r}: unknown precision (use one of "
+                          f"{', '.join(PRECISION_OPTIONS)}; Python: precision=)")
     if get("mode", "full") not in MODES:
         raise OptionError(f"--mode {get('mode')!r}: unknown mode (use one of "
                           f"{', '.join(MODES)}; Python: mode=)")
@@ -158,25 +161,30 @@ def _writes_outputs(strategy):
 
 
 def checked_training(train):
-    """Decorate `kerabert.train`: check its options first, take `overwrite=False`, and
-    remove the output folder a failed run created (or emptied), unless it holds a
-    backup to resume from (a run that failed after an epoch: `--resume` continues it).
+    """Decorate `kerabert.train(head, train_data, config=None, **options)`: merge the
+    keyword options into its `TrainConfig` (the ones that are no config field are head
+    options), check them first, take `overwrite=False`, and remove the output folder a
+    failed run created (or emptied), unless it holds a backup to resume from (a run that
+    failed after an epoch: `--resume` continues it).
     """
-    signature = inspect.signature(train)
+    from kerabert.config import TrainConfig
 
     @functools.wraps(train)
-    def wrapper(*args, overwrite=False, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        options = dict(bound.arguments)
-        validate_training_options(options)
-        output_dir = options.get("output_dir")
-        if output_dir is None or not _writes_outputs(options.get("strategy")):
-            return train(*args, **kwargs)  # a non-chief worker writes to scratch
-        fresh = prepare_output_dir(output_dir, resume=options.get("resume", False),
-                                   overwrite=overwrite)
+    def wrapper(head, train_data, config=None, *, validation_data=None, overwrite=False,
+                **options):
+        config, head_options = TrainConfig.split(config, options)
+        validate_training_options(config.to_dict())
+        output_dir = config.output_dir
+
+        def run():
+            return train(head, train_data, config, validation_data=validation_data,
+                         **head_options)
+
+        if output_dir is None or not _writes_outputs(config.strategy):
+            return run()  # a non-chief worker writes to scratch
+        fresh = prepare_output_dir(output_dir, resume=config.resume, overwrite=overwrite)
         try:
-            return train(*args, **kwargs)
+            return run()
         except BaseException:
             from kerabert.callbacks import backup_epoch
 

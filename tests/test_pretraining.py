@@ -143,3 +143,57 @@ def test_held_out_figures_repeat_with_the_seed(tmp_path, tiny_tokenizer):
     first = before(0)
     assert before(0) == first  # same weights, same held-out masks
     assert before(1) != first
+
+
+def test_pretrain_resumes_from_its_backup_under_a_strategy(tmp_path, tiny_tokenizer):
+    """`pretrain` runs through the fit core: a strategy, a precision, and a resume from
+    the end-of-epoch backup (a leftover backup without `resume` is an error)."""
+    import pytest
+
+    from kerabert.callbacks import backup_epoch
+
+    base = tmp_path / "base"
+    save_backbone(make_tiny_backbone(), tiny_tokenizer, base)
+    corpus = _write_corpus(tmp_path / "corpus", documents=40)
+    output = tmp_path / "adapted"
+
+    class CrashInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("simulated crash")
+
+    options = dict(backbone=str(base), output_dir=output, sequence_length=32, batch_size=16,
+                   epochs=2, learning_rate=1e-3, holdout=0.2, max_eval_sequences=16,
+                   strategy="one-device", precision="float32", verbose=0, log=None)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pretrain(corpus, callbacks=[CrashInSecondEpoch()], **options)
+    assert backup_epoch(output) == 1
+    with pytest.raises(ValueError, match="resume"):
+        pretrain(corpus, **options)
+    model, report = pretrain(corpus, resume=True, **options)
+    assert report["strategy"] == "one-device" and report["precision"] == "float32"
+    assert report["resumed_from_epoch"] == 1 and report["epochs_run"] == 1
+    steps_per_epoch = -(-report["train_rows"] // 16)
+    assert report["steps"] == int(model.optimizer.iterations.numpy()) == 2 * steps_per_epoch
+    assert (output / "config.json").exists() and not (output / "backup").exists()
+
+
+def test_pretrain_command_has_the_training_runtime_flags():
+    import argparse
+
+    from kerabert.cli import build_parser
+    from kerabert.cli.options import PRETRAIN_FLAGS, fit_keywords
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    args = action.choices["pretrain"].parse_args(
+        ["--corpus", "c", "--output", "o", "--strategy", "mirrored", "--precision",
+         "mixed_bfloat16", "--resume", "--deterministic", "--seed", "3"])
+    keywords = fit_keywords(args, PRETRAIN_FLAGS)
+    assert {k: keywords[k] for k in ("strategy", "precision", "resume", "deterministic",
+                                     "seed", "epochs", "learning_rate")} == {
+        "strategy": "mirrored", "precision": "mixed_bfloat16", "resume": True,
+        "deterministic": True, "seed": 3, "epochs": 1, "learning_rate": 5e-5}
+    import inspect
+
+    assert set(keywords) <= set(inspect.signature(pretrain).parameters)

@@ -401,3 +401,44 @@ def test_saved_models_have_no_optimizer_state(tmp_path):
     reloaded = load_model(output / "model.keras")
     assert reloaded.compiled  # with a fresh optimizer
     np.testing.assert_array_equal(reloaded.get_weights()[0], model.get_weights()[0])
+
+
+def test_deterministic_runs_with_the_same_seed_are_identical(tmp_path):
+    """`deterministic=True`: seeds set and TensorFlow's op determinism on before the
+    model is built; two runs end with identical weights and losses."""
+    from tensorflow.python.framework import config as tf_config
+
+    from kerabert.config import TrainConfig
+    from kerabert.training import train
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")  # dropout 0.1: seeded too
+    config = TrainConfig(backbone=checkpoint, sequence_length=32, batch_size=8, epochs=2,
+                         learning_rate=1e-3, seed=3, verbose=0, deterministic=True)
+    was_enabled = tf_config.is_op_determinism_enabled()
+    try:
+        runs = [train("sentiment", tiny_data(40), config,
+                      validation_data=tiny_data(16, seed=1)) for _ in range(2)]
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
+    (first, report), (second, again) = runs
+    assert report["deterministic"] is True
+    assert report["history"]["loss"] == again["history"]["loss"]
+    assert report["history"]["val_loss"] == again["history"]["val_loss"]
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        assert np.array_equal(a, b)
+
+
+def test_train_takes_a_config_and_keyword_overrides():
+    import dataclasses
+
+    from kerabert.config import TrainConfig
+
+    config = TrainConfig(epochs=3, batch_size=16)
+    merged, head_options = TrainConfig.split(config, {"epochs": 1, "dropout": 0.0})
+    assert (merged.epochs, merged.batch_size, head_options) == (1, 16, {"dropout": 0.0})
+    assert config.epochs == 3  # not changed in place
+    assert dataclasses.fields(TrainConfig)[0].name == "batch_size"
+    with pytest.raises(TypeError, match="TrainConfig"):
+        TrainConfig.split({"epochs": 1})

@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-import argparse
-
 from kerabert.cli.common import UserError, add_command, print_json
+from kerabert.cli.options import PRETRAIN_FLAGS, add_fit_options, fit_keywords
 
 
 def add_parser(subparsers) -> None:
@@ -24,8 +24,6 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--corpus", required=True, nargs="+", metavar="PATH",
                         help="text files and/or folders (read recursively)")
-    parser.add_argument("--backbone", default="all-minilm-l6-v2",
-                        help="checkpoint folder or preset name")
     parser.add_argument("--output", required=True, help="folder for the adapted backbone")
     parser.add_argument("--documents", choices=("blank_line", "file"), default="blank_line",
                         help="documents are separated by blank lines, or one per file")
@@ -35,15 +33,7 @@ def add_parser(subparsers) -> None:
                         help="evaluate on these files instead of a held-out part")
     parser.add_argument("--max-eval-sequences", type=int, default=1000,
                         help="evaluate on at most this many sequences")
-    parser.add_argument("--sequence-length", type=int, default=128,
-                        help="tokens per training sequence")
-    parser.add_argument("--batch-size", type=int, default=32, help="sequences per step")
-    parser.add_argument("--epochs", type=int, default=1, help="passes over the corpus")
     parser.add_argument("--max-steps", type=int, help="stop after N steps instead of epochs")
-    parser.add_argument("--learning-rate", type=float, default=5e-5, help="peak learning rate")
-    parser.add_argument("--warmup-ratio", type=float, default=0.1,
-                        help="fraction of the steps spent warming the learning rate up")
-    parser.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
     parser.add_argument("--mask-rate", type=float, default=0.15,
                         help="fraction of tokens (or words) to predict")
     parser.add_argument("--whole-word", action="store_true", help="mask whole words")
@@ -56,9 +46,16 @@ def add_parser(subparsers) -> None:
                         help="peak learning rate of the head warmup")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip (and count) lines that are not valid UTF-8")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of initialization, masking and shuffling")
-    parser.add_argument("--jit", action="store_true", help="compile training with XLA")
+    add_fit_options(
+        parser, PRETRAIN_FLAGS, epochs=1, learning_rate=5e-5, warmup_ratio=0.1,
+        sequence_length=128,
+        precision="float32",
+        help_sequence_length="tokens per training sequence",
+        help_batch_size="sequences per step",
+        help_epochs="passes over the corpus",
+        help_learning_rate="peak learning rate",
+        help_warmup_ratio="fraction of the steps spent warming the learning rate up",
+        help_seed="seed of initialization, masking and shuffling")
     parser.set_defaults(run=run)
 
 
@@ -73,15 +70,8 @@ def run(args: argparse.Namespace) -> int:
     with stdout_to_stderr():  # Keras progress; stdout is for the report
         _, report = pretrain(
             args.corpus,
-            backbone=args.backbone,
             output_dir=args.output,
-            sequence_length=args.sequence_length,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
             max_steps=args.max_steps,
-            learning_rate=args.learning_rate,
-            warmup_ratio=args.warmup_ratio,
-            weight_decay=args.weight_decay,
             documents=args.documents,
             holdout=args.holdout,
             eval_corpus=args.eval_corpus,
@@ -92,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
             head_warmup_steps=args.head_warmup_steps,
             head_learning_rate=args.head_learning_rate,
             skip_bad=args.skip_bad,
-            seed=args.seed,
-            jit_compile=args.jit,
             verbose=keras_verbosity(),
+            **fit_keywords(args, PRETRAIN_FLAGS),
             log=lambda message: print(message, file=sys.stderr),
         )
     report.pop("history", None)

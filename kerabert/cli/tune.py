@@ -12,7 +12,7 @@ from kerabert.cli.common import (
     print_json,
     read_options,
 )
-from kerabert.cli.train import MODES, PRECISIONS, STRATEGIES
+from kerabert.cli.options import TUNE_FLAGS, add_fit_options, add_head_options, fit_keywords
 
 TUNERS = ("random", "bayesian", "hyperband")  # as kerabert.tuning.TUNERS
 
@@ -33,31 +33,15 @@ def add_parser(subparsers) -> None:
                         help="validation data (its head metric is the objective)")
     parser.add_argument("--output", default="runs/tune",
                         help="folder for the tuner state, best/model.keras, results.json")
-    parser.add_argument("--head", required=True, help="head name (see `kerabert heads`)")
-    parser.add_argument("--head-option", action="append", metavar="KEY=VALUE",
-                        help="a head option, e.g. labels='[\"neg\",\"pos\"]' (repeatable)")
-    parser.add_argument("--backbone", default="all-minilm-l6-v2",
-                        help="checkpoint folder or preset name")
+    add_head_options(parser)
     parser.add_argument("--tuner", default="random", choices=TUNERS,
                         help="keras-tuner search algorithm")
     parser.add_argument("--max-trials", type=int, default=10, help="random / bayesian trials")
     parser.add_argument("--max-epochs", type=int, default=3, help="Hyperband's largest budget")
     parser.add_argument("--objective", help="the head metric to maximize (default: the "
                                             "head's own, e.g. accuracy or f1)")
-    parser.add_argument("--mode", default="full", choices=MODES,
-                        help="full fine-tuning, frozen backbone (head only), or LoRA")
-    parser.add_argument("--precision", default="float32", choices=PRECISIONS[1:],
-                        help="float32, or mixed precision (float16 with loss scaling)")
-    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                        help="tf.distribute strategy")
-    parser.add_argument("--sequence-length", type=int, default=128,
-                        help="the longest packed input in tokens")
-    parser.add_argument("--max-train-examples", type=int, metavar="N",
-                        help="use the first N training examples")
-    parser.add_argument("--max-validation-examples", type=int, metavar="N",
-                        help="use the first N validation examples")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the search and training")
-    parser.add_argument("--jit", action="store_true", help="compile training with XLA")
+    add_fit_options(parser, TUNE_FLAGS, precision="float32",
+                    help_seed="seed of the search and of every trial's training")
     parser.add_argument("--resume-search", action="store_true",
                         help="continue the search in --output instead of starting over")
     parser.add_argument("--train-option", action="append", metavar="KEY=VALUE",
@@ -80,19 +64,11 @@ def run(args: argparse.Namespace) -> int:
             tuner=args.tuner,
             max_trials=args.max_trials,
             max_epochs=args.max_epochs,
-            backbone=args.backbone,
             output_dir=args.output,
             objective=args.objective,
-            mode=args.mode,
             overwrite=not args.resume_search,
-            seed=args.seed,
             read_options=read_options(args),
-            max_train_examples=args.max_train_examples,
-            max_validation_examples=args.max_validation_examples,
-            precision=args.precision,
-            strategy=args.strategy,
-            sequence_length=args.sequence_length,
-            jit_compile=args.jit,
+            **fit_keywords(args, TUNE_FLAGS),
             **parse_key_values(args.train_option, "--train-option"),
         )
     print(result.table(), file=sys.stderr)

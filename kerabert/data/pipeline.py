@@ -1,5 +1,9 @@
 """tf.data pipelines from raw examples to padded, length-bucketed model batches.
 
+This module owns shuffling: `make_dataset`'s shuffle buffer, `shuffle_stream` for
+unbounded corpora, and `shuffled_stream`, the endless, reproducibly reshuffled stream
+`kerabert.train` fits on.
+
 Tokenization runs in the graph, vectorized over chunks of raw examples, in parallel
 with training (`map(num_parallel_calls=AUTOTUNE)` + `prefetch`). Each example is
 packed to the full sequence length once; batches are then cut to the smallest length
@@ -26,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-LENGTH_MODES = ("group", "bucket", "dynamic", "fixed")
+from kerabert.config import LENGTH_MODES  # noqa: E402  (kept there, TF-free)
+
 # Steps of about 1.5x: at most a third of a bucketed batch is padding.
 DEFAULT_BOUNDARIES = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 BACKBONE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
@@ -144,6 +149,7 @@ def make_dataset(
     length_mode=None,
     boundaries=None,
     shuffle=None,
+    shuffle_buffer=None,
     seed=None,
     drop_remainder=False,
     repeat=False,
@@ -167,6 +173,8 @@ def make_dataset(
         boundaries: bucket boundaries (default: `DEFAULT_BOUNDARIES` up to
             `sequence_length`; in `"group"` mode `group_boundaries`).
         shuffle: shuffle raw examples (default: `training`).
+        shuffle_buffer: rows mixed by the shuffle (default: all in-memory examples, at
+            most 100,000).
         seed: the shuffle seed.
         drop_remainder: drop the last partial batch (static batch size, as TPUs need).
         repeat: repeat forever (for `steps_per_epoch` training).
@@ -199,7 +207,7 @@ def make_dataset(
         raw = examples_to_dataset(examples, fields)
         size = len(next(iter(examples.values())))
     if shuffle:
-        raw = raw.shuffle(min(size or 100_000, 100_000), seed=seed, reshuffle_each_iteration=True)
+        raw = shuffle_stream(raw, shuffle_buffer or min(size or 100_000, 100_000), seed)
     if repeat:
         raw = raw.repeat()
     preprocessor = head.preprocessor(tokenizer, sequence_length)
@@ -226,6 +234,44 @@ def make_dataset(
     elif not with_targets:
         ds = ds.map(lambda *e: e[0])
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def shuffled_stream(examples, fields, seed):
+    """Raw examples as an endless stream, reshuffled every pass with the seed
+    `(seed, pass)`: the same stream however many times it is iterated (tf.data's own
+    reshuffling advances with every new iterator), so two runs, two strategies, or a
+    run and its resumption see the same batches."""
+    columns = next(iter(examples_to_dataset(
+        examples, [f for f in fields if f in examples]).batch(len(examples))))
+    size = len(examples)
+
+    def one_pass(n):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(size, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), n]))
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    return tf.data.Dataset.counter().flat_map(one_pass).map(
+        lambda i: {k: v[i] for k, v in columns.items()})
+
+
+def with_known_cardinality(dataset):
+    """`dataset` with its number of batches counted and asserted, so Keras knows where
+    an evaluation ends (instead of warning that the input "ran out of data")."""
+    batches = int(dataset.reduce(0, lambda count, _: count + 1))
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def shuffle_stream(dataset, buffer_size, seed):
+    """An unbounded stream (a corpus) mixed in a buffer of `buffer_size` rows, reshuffled
+    on every pass with the op seed `seed`."""
+    return dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+
+
+def with_known_cardinality(dataset):
+    """`dataset` with its number of batches counted and asserted, so Keras knows where
+    an evaluation ends (instead of warning that the input "ran out of data")."""
+    batches = int(dataset.reduce(0, lambda count, _: count + 1))
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def steps_per_epoch(num_examples, batch_size, drop_remainder=False):

@@ -53,7 +53,9 @@ def default_mask_selection_length(sequence_length, mask_selection_rate, whole_wo
     return max(1, min(slots, sequence_length - 2))
 
 
-@keras.saving.register_keras_serializable(package="kerabert")
+# Registered as `kerabert>MaskedLMTokenAccuracy`: the tagging head has a metric of the
+# same class name; models saved under the old shared name still load (`kerabert.task`).
+@keras.saving.register_keras_serializable(package="kerabert", name="MaskedLMTokenAccuracy")
 class MaskedTokenAccuracy(keras.metrics.Mean):
     """Accuracy over the filled mask slots (targets `-1` are ignored).
 

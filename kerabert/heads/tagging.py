@@ -26,7 +26,9 @@ from kerabert.heads.tagging_preprocessor import TaggingPreprocessor
 from kerabert.metrics.entities import entity_scores
 
 
-@keras.saving.register_keras_serializable(package="kerabert")
+# Registered as `kerabert>TaggedTokenAccuracy`: the masked-LM head has a metric of the
+# same class name; models saved under the old shared name still load (`kerabert.task`).
+@keras.saving.register_keras_serializable(package="kerabert", name="TaggedTokenAccuracy")
 class MaskedTokenAccuracy(keras.metrics.Metric):
     """Accuracy over labelled positions only (targets >= 0), for `fit` progress.
 

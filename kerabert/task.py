@@ -19,7 +19,7 @@ import tensorflow as tf
 from kerabert.data import pipeline
 from kerabert.data.tables import DataError, check_targets, check_text_columns
 from kerabert.heads import registry
-from kerabert.heads.base import Head
+from kerabert.heads.base import Head, call_build_outputs
 from kerabert.validation import check_positive_int, check_sequence_length
 
 
@@ -56,7 +56,7 @@ class Task(keras.Model):
         }
         inputs.update(head.extra_inputs())
         backbone_outputs = backbone({k: inputs[k] for k in pipeline.BACKBONE_INPUTS})
-        outputs = head.build_outputs(backbone_outputs, inputs)
+        outputs = call_build_outputs(head, backbone_outputs, inputs, backbone)
         kwargs.setdefault("name", f"{head.name.replace('-', '_')}_task")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone

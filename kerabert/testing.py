@@ -17,6 +17,7 @@ vocabulary built in, in seconds on a CPU:
 | `score`        | `score(predictions, examples)` gives a JSON-serializable dict          |
 | `save-reload`  | `model.save` + `kerabert.load_model` give identical outputs and predictions |
 | `serving`      | `serving_outputs` runs in a `tf.function`, batch first                 |
+| `decode`       | a hand-written `decode` agrees with the decoding derived from `serving_outputs` (`format_predictions`) on the same outputs: labels, tags and spans equal, scores within 1e-4 |
 | `export`       | `kerabert.export` writes a SavedModel taking raw text that matches the Keras model (skipped when this kerabert has no `kerabert.export`) |
 | `search-space` | `search_space(hp)` gives keras-tuner hyperparameters (skipped without keras-tuner) |
 
@@ -50,7 +51,7 @@ import numpy as np
 
 STEPS = (
     "contract", "config", "adapt", "preprocess", "dataset", "build", "train", "predict",
-    "score", "save-reload", "serving", "export", "search-space",
+    "score", "save-reload", "serving", "decode", "export", "search-space",
 )
 # Which earlier steps each step needs.
 NEEDS = {
@@ -64,6 +65,7 @@ NEEDS = {
     "score": ("predict",),
     "save-reload": ("predict", "config"),
     "serving": ("build", "preprocess"),
+    "decode": ("predict", "serving"),
     "export": ("serving",),
     "search-space": ("contract",),
 }
@@ -671,6 +673,48 @@ class _Checker:
         self.serving = {k: np.asarray(v) for k, v in outputs.items()}
         self.serve = serve
 
+    def step_decode(self):
+        import tensorflow as tf
+
+        from kerabert.heads.base import Head
+
+        preprocessor = self.head.preprocessor(self.tokenizer, self.sequence_length)
+        batch, n = self._raw_batch(self.inputs_only)
+        features = preprocessor(batch)[0]
+        outputs = self.model.predict_on_batch({k: features[k] for k in self._input_names()})
+        outputs = tf.nest.map_structure(np.asarray, outputs)
+        features = {k: np.asarray(v) for k, v in features.items()}
+        examples = {f: list(self.inputs_only[f])[:n] for f in self.head.fields}
+        decoded = self.head.decode(outputs, features, examples)
+        if not isinstance(decoded, list) or len(decoded) != n:
+            _fail(f"decode gave {len(decoded) if isinstance(decoded, list) else decoded!r:.80} "
+                  f"for {n} examples")
+        cls = type(self.head)
+        if _defined_by(cls, "decode") is Head:
+            self._note("decode", "decode is derived from serving_outputs")
+            return None
+        if getattr(cls, "contract_version", 2) < 2 and _defined_by(
+                cls, "format_predictions") is Head:
+            return ("a contract-1 head with a hand-written decode: not compared with "
+                    "serving_outputs (contract 2's format_predictions makes them comparable)")
+        derived = Head.decode(self.head, outputs, features, examples)
+        if len(derived) != n:
+            _fail(f"the decoding derived from serving_outputs gave {len(derived)} "
+                  f"predictions for {n} examples")
+        for i, (mine, theirs) in enumerate(zip(decoded, derived)):
+            common = sorted(set(mine) & set(theirs))
+            if not common:
+                _fail(f"example {i}: decode gives keys {sorted(mine)}, the decoding derived "
+                      f"from serving_outputs {sorted(theirs)}: nothing to compare (override "
+                      "format_predictions to give decode's form)")
+            for key in common:
+                if not _same(mine[key], theirs[key], tolerance=1e-4):
+                    _fail(f"example {i}: decode and serving_outputs disagree on {key!r}: "
+                          f"{mine[key]!r:.200} (decode) vs {theirs[key]!r:.200} "
+                          "(serving_outputs)")
+        self._note("decode", f"decode matches serving_outputs on {len(common)} key(s) "
+                   f"({', '.join(common)}) of {n} example(s)")
+
     def step_export(self):
         formats = _export_formats(self.export)
         if not formats:
@@ -786,10 +830,17 @@ def _same(a, b, tolerance=1e-5):
         return len(a) == len(b) and all(_same(x, y, tolerance) for x, y in zip(a, b))
     if isinstance(a, float) or isinstance(b, float):
         try:
+            if float(a) == float(b):  # also infinities
+                return True
             return abs(float(a) - float(b)) <= tolerance * max(1.0, abs(float(a)))
         except (TypeError, ValueError):
             return False
     return a == b
+
+
+def _defined_by(cls, member):
+    """The class in `cls`'s MRO that defines `member`."""
+    return next((klass for klass in cls.__mro__ if member in vars(klass)), None)
 
 
 def _declares_contract_version(cls, base):

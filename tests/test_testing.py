@@ -197,7 +197,9 @@ def test_serving_outputs_missing_or_without_a_batch_dimension():
             return {"mean_score": tf.reduce_mean(tf.nn.softmax(outputs))}
 
     report = check_head(NoServing, EXAMPLES, steps=["serving"], raise_on_failure=False)
-    assert "does not implement serving_outputs" in failed(report)["serving"]
+    # Contract 2 requires serving_outputs: the contract step refuses the class already.
+    assert "does not define serving_outputs itself" in failed(report)["contract"]
+    assert report.result("serving").status == "skipped"
     report = check_head(Scalar, EXAMPLES, steps=["serving"], raise_on_failure=False)
     assert "serving_outputs['mean_score'] has shape ()" in failed(report)["serving"]
 
@@ -242,3 +244,45 @@ def test_the_guides_example_head_conforms(tmp_path):
     assert report.result("save-reload").status == "passed"
     assert "registered in code for this check" in report.result("save-reload").detail
     assert report.result("export").status == "passed"  # kerabert.export is part of kerabert
+
+
+def test_a_decode_that_disagrees_with_serving_outputs_fails_the_decode_step():
+    class WrongLabel(TextClassificationHead):
+        def decode(self, outputs, features, examples):
+            names = self.output_labels
+            return [dict(p, label=names[len(names) - 1 - names.index(p["label"])])
+                    for p in super().decode(outputs, features, examples)]
+
+    report = check_head(WrongLabel, EXAMPLES, steps=["decode"], raise_on_failure=False)
+    detail = failed(report)["decode"]
+    assert "example 0: decode and serving_outputs disagree on 'label'" in detail
+
+
+def test_the_decode_step_compares_a_hand_written_decode_key_by_key():
+    class Hand(TextClassificationHead):
+        def decode(self, outputs, features, examples):  # numpy, float64
+            probabilities = self.probabilities(outputs)
+            return [{"label": self.output_labels[int(row.argmax())], "score": float(row.max())}
+                    for row in probabilities]
+
+    report = check_head(Hand, EXAMPLES, steps=["decode"], raise_on_failure=False)
+    assert report.result("decode").status == "passed", str(report)
+    assert "2 key(s) (label, score)" in report.result("decode").detail
+
+
+def test_a_contract_1_head_still_builds_predicts_and_reloads():
+    class Version1(TextClassificationHead):
+        name = "fake-version-1"
+        contract_version = 1
+
+        def build_outputs(self, backbone_outputs, inputs):  # no backbone argument in v1
+            return super().build_outputs(backbone_outputs, inputs)
+
+        def decode(self, outputs, features, examples):
+            return [{"label": self.output_labels[int(np.argmax(row))]} for row in outputs]
+
+    report = check_head(Version1, EXAMPLES, steps=["decode", "save-reload"],
+                        raise_on_failure=False)
+    assert report.result("save-reload").status == "passed", str(report)
+    assert report.result("decode").status == "skipped"
+    assert "contract-1 head" in report.result("decode").detail

@@ -180,7 +180,11 @@ class MaskedLMPreprocessor(keras.layers.Layer):
 
     def call(self, batch):
         if "token_ids" in batch:
-            token_ids = tf.cast(batch["token_ids"], tf.int32)
+            token_ids = batch["token_ids"]
+            if isinstance(token_ids, tf.RaggedTensor):  # rows given as Python lists
+                token_ids = token_ids.to_tensor(default_value=self.tokenizer.pad_id,
+                                                shape=[None, self.sequence_length])
+            token_ids = tf.cast(token_ids, tf.int32)
             token_ids = tf.ensure_shape(token_ids, [None, self.sequence_length])
             features = {
                 "token_ids": token_ids,
@@ -370,8 +374,11 @@ class MaskedLMHead(Head):
         return {"mask_positions": keras.Input(shape=(None,), dtype="int32", name="mask_positions")}
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs, inputs):
-        backbone = _backbone_of(backbone_outputs["sequence_output"])
+    def build_outputs(self, backbone_outputs, inputs, backbone=None):
+        if backbone is None or not hasattr(backbone, "token_embedding"):
+            raise ValueError(
+                "the masked-LM head ties its output to the backbone's token embedding: "
+                "build_outputs needs the keras-hub BertBackbone (its third argument)")
         approximate = getattr(backbone, "hidden_activation", "gelu_approximate") != "gelu"
         mlm = keras_hub.layers.MaskedLMHead(
             token_embedding=backbone.token_embedding,
@@ -462,45 +469,40 @@ class MaskedLMHead(Head):
         return write_head_weights(weights, Path(directory) / HEAD_WEIGHTS_FILE)
 
     # -- outputs ---------------------------------------------------------------------------
-    def decode(self, outputs, features, examples):
-        if isinstance(outputs, dict):
-            nsp_logits = np.asarray(outputs[NSP_OUTPUT], dtype=np.float64)
-            outputs = outputs[MLM_OUTPUT]
-        else:
-            nsp_logits = None
-        if self._vocabulary is None:
-            raise ValueError("decode needs the vocabulary: call head.preprocessor(...) first")
-        logits = np.asarray(outputs, dtype=np.float64)
-        probabilities = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probabilities /= probabilities.sum(axis=-1, keepdims=True)
-        counts = (features["token_ids"] == self._mask_id).sum(axis=1)
+    # Decoding is `serving_outputs` (softmax, top-k in TF ops); `format_predictions`
+    # keeps, per row, the slots of its actual `[MASK]` tokens with their positions.
+    def format_predictions(self, serving, features, examples):
+        counts = (np.asarray(features["token_ids"]) == self._mask_id).sum(axis=1)
+        tokens, scores = serving["top_tokens"], serving["top_scores"]
         results = []
         for row, count in enumerate(counts):
-            masks = []
-            for slot in range(min(int(count), probabilities.shape[1])):
-                best = np.argsort(-probabilities[row, slot])[: self.top_k]
-                masks.append({
-                    "position": int(features["mask_positions"][row, slot]),
-                    "predictions": [
-                        {"token": self._vocabulary[i],
-                         "score": round(float(probabilities[row, slot, i]), 6)}
-                        for i in best
-                    ],
-                })
+            masks = [{
+                "position": int(features["mask_positions"][row, slot]),
+                "predictions": [
+                    {"token": token.decode("utf-8") if isinstance(token, bytes) else str(token),
+                     "score": round(float(score), 6)}
+                    for token, score in zip(tokens[row, slot], scores[row, slot])
+                ],
+            } for slot in range(min(int(count), tokens.shape[1]))]
             result = {"masks": masks}
-            if nsp_logits is not None:
-                shifted = np.exp(nsp_logits[row] - nsp_logits[row].max())
-                result["is_next_score"] = float(shifted[IS_NEXT] / shifted.sum())
+            if "is_next_score" in serving:
+                result["is_next_score"] = float(serving["is_next_score"][row])
             results.append(result)
         return results
 
     def serving_outputs(self, outputs, features):
+        nsp = None
         if isinstance(outputs, dict):
+            nsp = outputs.get(NSP_OUTPUT)
             outputs = outputs[MLM_OUTPUT]
         if self._vocabulary is None:
-            raise ValueError("serving_outputs needs the vocabulary: call head.preprocessor first")
+            raise ValueError("decoding needs the vocabulary: call head.preprocessor(...) first")
         scores, ids = tf.math.top_k(tf.nn.softmax(tf.cast(outputs, tf.float32)), k=self.top_k)
-        return {"top_tokens": tf.gather(tf.constant(self._vocabulary), ids), "top_scores": scores}
+        served = {"top_tokens": tf.gather(tf.constant(self._vocabulary), ids),
+                  "top_scores": scores}
+        if nsp is not None:
+            served["is_next_score"] = tf.nn.softmax(tf.cast(nsp, tf.float32))[:, IS_NEXT]
+        return served
 
     def search_space(self, hp):
         return {
@@ -520,18 +522,6 @@ class MaskedLMHead(Head):
             "next_sentence": self.next_sentence,
             "top_k": self.top_k,
         }
-
-
-def _backbone_of(tensor):
-    """The backbone model that produced a symbolic output (for the tied embedding)."""
-    history = getattr(tensor, "_keras_history", None)
-    backbone = getattr(history, "operation", None) if history is not None else None
-    if backbone is None or not hasattr(backbone, "token_embedding"):
-        raise ValueError(
-            "the masked-LM head ties its output to the backbone's token embedding: build it "
-            "on the outputs of a keras-hub BertBackbone call"
-        )
-    return backbone
 
 
 def _assign(variable, value, source):

@@ -79,6 +79,15 @@ BASE_WORDS = (
     ". , ! ? ' \" - ( ) : ; 0 1 2 3 4 5 6 7 8 9"
 ).split()
 SUFFIXES = ["##s", "##ed", "##ing", "##ly", "##er", "##est", "##ion", "##al"]
+# The fixed vocabulary of kerabert's own unit tests (`tests/conftest.py` uses it): word
+# ids that tests may rely on, so it only ever grows at the end.
+TINY_WORDS = (
+    "a an the film movie story plot actor actors good bad great awful fine dull brilliant "
+    "boring fun funny not very is was are it this that and but of in on to with by "
+    "john smith paris london berlin google apple monday what where who when how why "
+    "city river company team game music book song . , ! ? ' - ( )"
+).split()
+TINY_VOCABULARY = SPECIAL_TOKENS + TINY_WORDS + ["##s", "##ed", "##ing", "##ly", "##er"]
 MAX_VOCABULARY = 4000
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -141,15 +150,18 @@ def _fail(message):
     raise _StepFailure(message)
 
 
-def tiny_tokenizer(texts=()):
+def tiny_tokenizer(texts=(), vocabulary=None):
     """A `BertTokenizer` over a small built-in vocabulary plus the words of `texts`.
 
     Args:
         texts: strings whose (lower-cased) words join the vocabulary, so test
             examples tokenize to real ids rather than `[UNK]`.
+        vocabulary: use exactly this vocabulary instead (e.g. `TINY_VOCABULARY`).
     """
     from kerabert.tokenizer import BertTokenizer
 
+    if vocabulary is not None:
+        return BertTokenizer(list(vocabulary), lowercase=True)
     words = set()
     for text in texts:
         words.update(_WORD.findall(str(text).lower()))
@@ -159,8 +171,15 @@ def tiny_tokenizer(texts=()):
     return BertTokenizer(vocabulary, lowercase=True)
 
 
-def tiny_backbone(vocabulary_size, max_sequence_length=128):
-    """A 2-layer, hidden-32 BERT backbone: trains in well under a second per step."""
+def tiny_backbone(vocabulary_size=len(TINY_VOCABULARY), max_sequence_length=128, **options):
+    """A 2-layer, hidden-32 BERT backbone: trains in well under a second per step.
+
+    Args:
+        vocabulary_size: the token embedding's rows (default: `TINY_VOCABULARY`'s).
+        max_sequence_length: the position embedding's rows.
+        **options: other `kerabert.backbone.BertBackbone` arguments (`dropout`,
+            `hidden_activation`, ...).
+    """
     from kerabert.backbone import BertBackbone
 
     return BertBackbone(
@@ -170,6 +189,7 @@ def tiny_backbone(vocabulary_size, max_sequence_length=128):
         hidden_dim=32,
         intermediate_dim=64,
         max_sequence_length=max_sequence_length,
+        **options,
     )
 
 
@@ -874,6 +894,7 @@ __all__ = [
     "ConformanceError",
     "ConformanceReport",
     "StepResult",
+    "TINY_VOCABULARY",
     "check_head",
     "tiny_backbone",
     "tiny_tokenizer",

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from kerabert import compat
 from kerabert.data.tables import read_table
 from kerabert.heads.base import Head
 from kerabert.heads.masking import RankedItemSelector
@@ -434,12 +435,9 @@ class MaskedLMHead(Head):
             return (f"{where} has no masked-LM head (no cls.predictions weights): the MLM "
                     "head is newly initialised")
         weights = found.weights
-        mlm = model.get_layer("mlm_head")
-        _assign(mlm._intermediate_dense.kernel, weights["mlm"]["dense_kernel"], found.source)
-        _assign(mlm._intermediate_dense.bias, weights["mlm"]["dense_bias"], found.source)
-        _assign(mlm._intermediate_layer_norm.gamma, weights["mlm"]["norm_gamma"], found.source)
-        _assign(mlm._intermediate_layer_norm.beta, weights["mlm"]["norm_beta"], found.source)
-        _assign(mlm._bias, weights["mlm"]["output_bias"], found.source)
+        mlm = compat.masked_lm_head_variables(model.get_layer("mlm_head"))
+        for name, variable in mlm.items():
+            _assign(variable, weights["mlm"][name], found.source)
         message = f"loaded the masked-LM head from {found.source}"
         if self.next_sentence:
             nsp = model.get_layer(NSP_OUTPUT)
@@ -453,14 +451,7 @@ class MaskedLMHead(Head):
 
     def save_head_weights(self, model, directory):
         """Write the trained head beside a saved backbone, in Hugging Face's names."""
-        mlm = model.get_layer("mlm_head")
-        weights = {"mlm": {
-            "dense_kernel": mlm._intermediate_dense.kernel,
-            "dense_bias": mlm._intermediate_dense.bias,
-            "norm_gamma": mlm._intermediate_layer_norm.gamma,
-            "norm_beta": mlm._intermediate_layer_norm.beta,
-            "output_bias": mlm._bias,
-        }}
+        weights = {"mlm": compat.masked_lm_head_variables(model.get_layer("mlm_head"))}
         if self.next_sentence:
             nsp = model.get_layer(NSP_OUTPUT)
             weights["nsp"] = {"kernel": nsp.kernel, "bias": nsp.bias}

@@ -710,11 +710,11 @@ class _Checker:
             _fail(f"decode gave {len(decoded) if isinstance(decoded, list) else decoded!r:.80} "
                   f"for {n} examples")
         cls = type(self.head)
-        if _defined_by(cls, "decode") is Head:
+        if _inherited(cls, "decode", Head):
             self._note("decode", "decode is derived from serving_outputs")
             return None
-        if getattr(cls, "contract_version", 2) < 2 and _defined_by(
-                cls, "format_predictions") is Head:
+        if getattr(cls, "contract_version", 2) < 2 and _inherited(
+                cls, "format_predictions", Head):
             return ("a contract-1 head with a hand-written decode: not compared with "
                     "serving_outputs (contract 2's format_predictions makes them comparable)")
         derived = Head.decode(self.head, outputs, features, examples)
@@ -858,9 +858,9 @@ def _same(a, b, tolerance=1e-5):
     return a == b
 
 
-def _defined_by(cls, member):
-    """The class in `cls`'s MRO that defines `member`."""
-    return next((klass for klass in cls.__mro__ if member in vars(klass)), None)
+def _inherited(cls, member, base):
+    """`cls`'s `member` is `base`'s own (inherited or assigned from it)."""
+    return inspect.getattr_static(cls, member, None) is inspect.getattr_static(base, member)
 
 
 def _declares_contract_version(cls, base):

@@ -28,6 +28,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from kerabert import compat
 from kerabert.tokenizer import BertTokenizer
 
 # Standard BERT names -> keras-hub preset handles (downloaded by keras-hub; needs internet).
@@ -101,7 +102,8 @@ class BertBackbone(keras_hub.models.BertBackbone):
             # the activation after construction changes the computation.
             for layer in self.transformer_layers:
                 layer.activation = _activation(hidden_activation)
-                layer._feedforward_intermediate_dense.activation = layer.activation
+                compat.encoder_sublayers(layer)["intermediate_dense"].activation = (
+                    layer.activation)
 
     def get_config(self):
         config = super().get_config()
@@ -293,9 +295,7 @@ def _load_hf_folder(path, config, lowercase, dtype, load_weights):
     vocabulary = _read_vocabulary(path / "vocab.txt")
     if lowercase is None:
         lowercase = _hf_lowercase(path)
-    from keras_hub.src.utils.preset_utils import get_preset_loader
-
-    loader = get_preset_loader(str(path))
+    loader = compat.preset_loader(str(path))
     kwargs = {"hidden_activation": _HF_ACTIVATIONS[hidden_act]}
     if dtype is not None:
         kwargs["dtype"] = dtype
@@ -429,7 +429,8 @@ def _assign_google_weights(backbone, reader, prefix):
     assign(backbone.get_layer("embeddings_layer_norm").beta, get(e + "LayerNorm/beta"))
     for i in range(backbone.num_layers):
         block = backbone.get_layer(f"transformer_layer_{i}")
-        attention = block._self_attention_layer
+        sublayers = compat.encoder_sublayers(block)
+        attention = sublayers["self_attention"]
         p = f"bert/encoder/layer_{i}/"
         for name, dense in (
             ("query", attention.query_dense),
@@ -440,13 +441,14 @@ def _assign_google_weights(backbone, reader, prefix):
             assign(dense.bias, get(f"{p}attention/self/{name}/bias"))
         assign(attention.output_dense.kernel, get(p + "attention/output/dense/kernel"))
         assign(attention.output_dense.bias, get(p + "attention/output/dense/bias"))
-        assign(block._self_attention_layer_norm.gamma, get(p + "attention/output/LayerNorm/gamma"))
-        assign(block._self_attention_layer_norm.beta, get(p + "attention/output/LayerNorm/beta"))
-        assign(block._feedforward_intermediate_dense.kernel, get(p + "intermediate/dense/kernel"))
-        assign(block._feedforward_intermediate_dense.bias, get(p + "intermediate/dense/bias"))
-        assign(block._feedforward_output_dense.kernel, get(p + "output/dense/kernel"))
-        assign(block._feedforward_output_dense.bias, get(p + "output/dense/bias"))
-        assign(block._feedforward_layer_norm.gamma, get(p + "output/LayerNorm/gamma"))
-        assign(block._feedforward_layer_norm.beta, get(p + "output/LayerNorm/beta"))
+        attention_norm = sublayers["self_attention_layer_norm"]
+        assign(attention_norm.gamma, get(p + "attention/output/LayerNorm/gamma"))
+        assign(attention_norm.beta, get(p + "attention/output/LayerNorm/beta"))
+        assign(sublayers["intermediate_dense"].kernel, get(p + "intermediate/dense/kernel"))
+        assign(sublayers["intermediate_dense"].bias, get(p + "intermediate/dense/bias"))
+        assign(sublayers["output_dense"].kernel, get(p + "output/dense/kernel"))
+        assign(sublayers["output_dense"].bias, get(p + "output/dense/bias"))
+        assign(sublayers["output_layer_norm"].gamma, get(p + "output/LayerNorm/gamma"))
+        assign(sublayers["output_layer_norm"].beta, get(p + "output/LayerNorm/beta"))
     assign(backbone.get_layer("pooled_dense").kernel, get("bert/pooler/dense/kernel"))
     assign(backbone.get_layer("pooled_dense").bias, get("bert/pooler/dense/bias"))

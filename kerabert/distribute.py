@@ -43,6 +43,7 @@ import os
 import tensorflow as tf
 
 from kerabert.config import STRATEGIES  # noqa: E402  (the names are kept there, TF-free)
+from kerabert import compat  # noqa: E402
 
 # Environment variables that say a TPU is attached (the resolver is only tried then:
 # without one, TPUClusterResolver() queries the GCE metadata server and may hang).
@@ -325,13 +326,13 @@ def multi_worker_fit(model, strategy, build_batch):
         return wrapped
 
     with strategy.scope():
-        model._symbolic_build(data_batch=build_batch())
-    saved_strategy = model._distribute_strategy
+        compat.symbolic_build(model, build_batch())
+    saved_strategy = compat.distribute_strategy(model)
     instance = vars(model)
     # The step methods are replaced on this instance only, and restored below.
     instance["train_step"] = with_leading_axis(model.train_step)
     instance["test_step"] = with_leading_axis(model.test_step)
-    model._distribute_strategy = None  # skips Keras' own symbolic build
+    compat.set_distribute_strategy(model, None)  # skips Keras' own symbolic build
     model.train_function = model.test_function = None
     try:
         with strategy.scope():
@@ -339,5 +340,5 @@ def multi_worker_fit(model, strategy, build_batch):
     finally:
         instance.pop("train_step", None)
         instance.pop("test_step", None)
-        model._distribute_strategy = saved_strategy
+        compat.set_distribute_strategy(model, saved_strategy)
         model.train_function = model.test_function = None

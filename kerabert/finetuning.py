@@ -28,6 +28,8 @@ import tempfile
 
 import numpy as np
 
+from kerabert import compat
+
 MODES = ("full", "frozen", "lora")
 
 
@@ -50,9 +52,9 @@ def apply_mode(model, mode="full", *, lora_rank=8):
     elif mode == "frozen":
         backbone.trainable = False
     elif lora_enabled(model):
-        if backbone._lora_rank != lora_rank:
+        if compat.lora_rank(backbone) != lora_rank:
             raise ValueError(
-                f"LoRA is already enabled with rank {backbone._lora_rank}, not {lora_rank}"
+                f"LoRA is already enabled with rank {compat.lora_rank(backbone)}, not {lora_rank}"
             )
     else:
         if int(lora_rank) < 1:
@@ -65,7 +67,7 @@ def lora_layers(model):
     """The backbone's layers with LoRA enabled."""
     return [
         layer
-        for layer in model.backbone._flatten_layers(include_self=False)
+        for layer in compat.flatten_layers(model.backbone)
         if getattr(layer, "lora_enabled", False)
     ]
 
@@ -115,7 +117,7 @@ def merge_lora(model):
         model.save_weights(path)
         merged.load_weights(path)
     merged.backbone.trainable = True
-    for layer in merged.backbone._flatten_layers(include_self=False):
+    for layer in compat.flatten_layers(merged.backbone):
         layer.trainable = True
     return merged
 

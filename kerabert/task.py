@@ -19,7 +19,7 @@ import tensorflow as tf
 from kerabert.data import pipeline
 from kerabert.data.tables import DataError, check_targets, check_text_columns
 from kerabert.heads import registry
-from kerabert.heads.base import Head
+from kerabert.heads.base import Head, call_build_outputs
 from kerabert.validation import check_positive_int, check_sequence_length
 
 
@@ -56,7 +56,7 @@ class Task(keras.Model):
         }
         inputs.update(head.extra_inputs())
         backbone_outputs = backbone({k: inputs[k] for k in pipeline.BACKBONE_INPUTS})
-        outputs = head.build_outputs(backbone_outputs, inputs)
+        outputs = call_build_outputs(head, backbone_outputs, inputs, backbone)
         kwargs.setdefault("name", f"{head.name.replace('-', '_')}_task")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
@@ -188,12 +188,38 @@ class Task(keras.Model):
             "sequence_length": self.sequence_length,
         }
 
+    def compile_from_config(self, config):
+        # Models saved before the tagging and masked-LM metrics got distinct registered
+        # names name both `kerabert>MaskedTokenAccuracy`: resolve it by its module.
+        return super().compile_from_config(_renamed_metrics(config))
+
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.layers.deserialize(config["backbone"])
         config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
         return cls(**config)
+
+
+# The registered name both token-accuracy metrics shared -> the one each module now has.
+LEGACY_METRIC_NAMES = {
+    ("kerabert>MaskedTokenAccuracy", "kerabert.heads.tagging"): "kerabert>TaggedTokenAccuracy",
+    ("kerabert>MaskedTokenAccuracy", "kerabert.heads.masked_lm"):
+        "kerabert>MaskedLMTokenAccuracy",
+}
+
+
+def _renamed_metrics(config):
+    """A compile config with legacy registered metric names replaced (nested anywhere)."""
+    if isinstance(config, dict):
+        key = (config.get("registered_name"), config.get("module"))
+        config = {k: _renamed_metrics(v) for k, v in config.items()}
+        if key in LEGACY_METRIC_NAMES:
+            config["registered_name"] = LEGACY_METRIC_NAMES[key]
+        return config
+    if isinstance(config, (list, tuple)):
+        return type(config)(_renamed_metrics(v) for v in config)
+    return config
 
 
 def _any_batch_spec(tensor):

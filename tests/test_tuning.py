@@ -48,7 +48,11 @@ def test_random_search_reports_failed_trial_and_saves_best(tiny_checkpoint, tmp_
     assert "deliberate failure" in failed.error
     assert "FAILED: ValueError: deliberate failure" in printed
     done = [t for t in result.trials if t.status == "COMPLETED"]
-    assert len(done) == 2 and all(0.0 <= t.score <= 1.0 for t in done)
+    assert len(done) == 2
+    for trial in done:  # the objective is the head's accuracy: correct / examples
+        assert trial.score == trial.scores["accuracy"]
+        correct = trial.score * trial.scores["examples"]
+        assert trial.scores["examples"] == 16 and abs(correct - round(correct)) < 1e-6
     assert result.best.score == max(t.score for t in done)
     # Pinned train options show up as fixed hyperparameters.
     assert all(t.hyperparameters["epochs"] == 1 for t in result.trials)

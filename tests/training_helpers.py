@@ -41,16 +41,13 @@ def save_tiny_checkpoint(folder, dropout=0.1, seed=0):
     sys.path.insert(0, str(TESTS))
     from conftest import TINY_VOCABULARY
 
-    from kerabert.backbone import BertBackbone, save_backbone
-    from kerabert.tokenizer import BertTokenizer
+    from kerabert.backbone import save_backbone
+    from kerabert.testing import tiny_backbone, tiny_tokenizer
 
     keras.utils.set_random_seed(seed)
-    backbone = BertBackbone(
-        vocabulary_size=len(TINY_VOCABULARY), num_layers=2, num_heads=2, hidden_dim=32,
-        intermediate_dim=64, max_sequence_length=64, dropout=dropout,
-        hidden_activation="gelu",
-    )
-    save_backbone(backbone, BertTokenizer(TINY_VOCABULARY, lowercase=True), folder)
+    backbone = tiny_backbone(len(TINY_VOCABULARY), 64, dropout=dropout,
+                             hidden_activation="gelu")
+    save_backbone(backbone, tiny_tokenizer(vocabulary=TINY_VOCABULARY), folder)
     return str(folder)
 
 

@@ -6,7 +6,8 @@ tokenize themselves. `WordPieceClient` reads the `vocabulary.txt` and
 pipeline in pure Python: tensorflow-text `FastBertTokenizer` (BERT normalization,
 pre-tokenization on whitespace and punctuation, greedy longest-match-first WordPiece)
 then `kerabert.tokenizer.pack_inputs` (`[CLS] a [SEP] (b [SEP])`, same truncation).
-`OnnxModel` adds onnxruntime on top. Needs only numpy (and onnxruntime to run).
+`OnnxModel` adds onnxruntime on top. Tokenizing and `OnnxModel.run` need only numpy
+(and onnxruntime); `OnnxModel.predict` decodes with the head itself (kerabert installed).
 
 A model that takes `case_ids` (the `ner` head's `case_feature`) gets them too: the case
 class of each piece's word in the original text (`kerabert.heads.word_shape.word_case`),
@@ -320,28 +321,37 @@ class OnnxModel:
                 self.card = json.load(f)
 
     def run(self, **columns):
-        """Raw `field=[strings]` -> the model's raw outputs `{name: array}`."""
-        features = self.client.encode(**columns)
+        """Raw `field=[strings]` -> the model's raw outputs `{name: array}` (numpy only)."""
+        return self._run(self.client.encode(**columns))
+
+    def _run(self, features):
         feed = {i.name: features[i.name] for i in self.session.get_inputs()}
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, feed)))
 
+    def head(self):
+        """The export's head, rebuilt from the card (`kerabert.heads` registry + config)."""
+        spec = self.card.get("head")
+        if not spec:
+            raise ValueError(f"the export has no {CARD_FILE} naming its head: use run() for "
+                             "the raw outputs")
+        try:
+            from kerabert.heads import registry
+        except ImportError as e:
+            raise ImportError("decoded predictions come from the head's own decoding, which "
+                              "needs kerabert installed; run() needs only numpy") from e
+        return registry.get(spec["name"]).from_config(spec.get("config", {}))
+
     def predict(self, **columns):
-        """Labels and scores for single-label classification exports; raw outputs otherwise."""
-        outputs = self.run(**columns)
-        head = self.card.get("head", {})
-        labels = head.get("config", {}).get("labels")
-        names = head.get("config", {}).get("label_names") or {}
-        labels = [names.get(label, label) for label in labels] if labels else labels
-        logits = outputs.get("logits")
-        if not labels or logits is None or logits.ndim != 2 or head.get("config", {}).get(
-            "multi_label"
-        ):
-            return outputs
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
-        return [
-            {"label": labels[int(row.argmax())], "score": float(row.max()),
-             "scores": dict(zip(labels, map(float, row)))}
-            for row in probabilities
-        ]
+        """Raw `field=[strings]` -> one decoded prediction dict per example.
+
+        The head decodes (its `decode` on the ONNX outputs, as `predict_examples` on the
+        Keras model), so every head's predictions have the same form here; this needs
+        kerabert (with TensorFlow) installed, `run` only numpy.
+        """
+        features = self.client.encode(**columns)
+        outputs = self._run(features)
+        examples = {f: [columns[f]] if isinstance(columns[f], str) else list(columns[f])
+                    for f in self.client.fields}
+        structured = next(iter(outputs.values())) if len(outputs) == 1 else outputs
+        return self.head().decode(structured, features, examples)

@@ -89,8 +89,10 @@ def decoder_nodes(model, logits, opset):
     else:
         reduce = helper.make_node("ReduceMax", ["scores"], ["score"], axes=[-1], keepdims=0)
 
-    labels = helper.make_tensor("label_names", TensorProto.STRING, [len(model.head.labels)],
-                                [str(label).encode("utf-8") for label in model.head.labels])
+    # The names the head's own decoding gives (label_names applied), as serving_outputs.
+    names = getattr(model.head, "output_labels", None) or model.head.labels
+    labels = helper.make_tensor("label_names", TensorProto.STRING, [len(names)],
+                                [str(label).encode("utf-8") for label in names])
     nodes = [
         helper.make_node("Softmax", [logits], ["scores"], axis=-1),
         helper.make_node("ArgMax", ["scores"], ["best"], axis=-1, keepdims=0),
@@ -100,7 +102,7 @@ def decoder_nodes(model, logits, opset):
     outputs = [helper.make_tensor_value_info("label", TensorProto.STRING, [1]),
                helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
                helper.make_tensor_value_info("scores", TensorProto.FLOAT,
-                                             [1, len(model.head.labels)])]
+                                             [1, len(names)])]
     constants = [labels]
     if opset >= 18:
         constants.append(helper.make_tensor("last_axis", TensorProto.INT64, [1], [-1]))

@@ -74,9 +74,11 @@ def _store_weights_once(archive):
     capture (`_all_variables`): two objects per weight, so the SavedModel's checkpoint
     held every weight twice. With the same objects in both lists it is saved once.
     """
-    tracked = archive._tf_trackable
+    from kerabert import compat
+
+    tracked = compat.export_archive_trackable(archive)
     for name in ("variables", "trainable_variables", "non_trainable_variables"):
-        setattr(tracked, name, [getattr(v, "_value", v) for v in getattr(tracked, name)])
+        setattr(tracked, name, [compat.backend_variable(v) for v in getattr(tracked, name)])
 
 
 def _describe(function, specs):

@@ -7,17 +7,26 @@ A head is a small, configurable Python object (not a layer) that knows four thin
    (`adapt`);
 2. its preprocessing: a Keras layer that turns a batch of raw fields into BERT inputs,
    targets and sample weights, in the TensorFlow graph (`preprocessor`);
-3. its layers: Keras layers on top of the backbone's outputs (`build_outputs`), with
+3. its layers: Keras layers on top of the backbone's outputs (`build_outputs`, which
+   also gets the backbone itself, e.g. to tie weights to its token embedding), with
    a loss and metrics (`loss`, `metrics`);
-4. its outputs: human-readable predictions in Python (`decode`), task metrics on them
-   (`score`), and in-graph decoded outputs for exports (`serving_outputs`).
+4. its outputs: decoded outputs in TensorFlow ops (`serving_outputs`, used by every
+   export), human-readable predictions in Python (`decode`: by default
+   `serving_outputs` run eagerly and cut into one dict per example, shaped by
+   `format_predictions`), and task metrics on them (`score`).
 
-A head knows the backbone only through its outputs (`sequence_output`,
-`pooled_output`) and the tokenizer only through `kerabert.tokenizer`. Heads are found
-by name through the `kerabert.heads` entry-point group; see `docs/writing-a-head.md`.
+A head writes its decoding once, in TF ops; a hand-written numpy `decode` is only for
+what the graph cannot give (e.g. n-best lists), and `kerabert.testing.check_head`
+compares it with the decoding derived from `serving_outputs`.
 
-The contract is versioned: a head declares `contract_version`, and the registry
-refuses a head written for another major version with a message naming both.
+Required (the registry refuses a head class that does not define them itself, naming
+them): `name`, `fields`, `preprocessor`, `build_outputs`, `loss`, `serving_outputs`
+(`REQUIRED_MEMBERS`). Everything else has a working default.
+
+The contract is versioned: a head declares `contract_version`. Version 2 is this one;
+heads written for version 1 (`build_outputs(backbone_outputs, inputs)`, a hand-written
+`decode`, `serving_outputs` optional) still load and work. The registry refuses a head
+written for another version with a message naming both.
 """
 
 from __future__ import annotations
@@ -26,14 +35,23 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+#: Versions this kerabert loads: version-1 heads keep working (see `REQUIRED_MEMBERS`).
+SUPPORTED_CONTRACT_VERSIONS = (1, 2)
+#: What a head class must define itself, per contract version (the base class's
+#: versions raise NotImplementedError, or, for `name`, are empty).
+REQUIRED_MEMBERS = {
+    1: ("fields", "preprocessor", "build_outputs", "loss", "decode"),
+    2: ("name", "fields", "preprocessor", "build_outputs", "loss", "serving_outputs"),
+}
 
 
 class Head:
-    """Base class of kerabert task heads (contract version 1).
+    """Base class of kerabert task heads (contract version 2).
 
-    Subclasses set `name`, implement the methods below that raise
-    `NotImplementedError`, and keep every constructor argument in `get_config()`.
+    Subclasses set `name`, implement the required members (`REQUIRED_MEMBERS[2]`:
+    `fields`, `preprocessor`, `build_outputs`, `loss`, `serving_outputs`), and keep
+    every constructor argument in `get_config()`.
 
     Args:
         **options: the head's own options; see each head.
@@ -107,8 +125,16 @@ class Head:
         return {}
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs: dict, inputs: dict) -> Any:
-        """Head layers on the backbone's outputs: logits (a tensor or a dict)."""
+    def build_outputs(self, backbone_outputs: dict, inputs: dict, backbone: Any = None) -> Any:
+        """Head layers on the backbone's outputs: logits (a tensor or a dict).
+
+        Args:
+            backbone_outputs: the backbone's symbolic outputs (`sequence_output`,
+                `pooled_output`).
+            inputs: the model's symbolic inputs (BERT's three and `extra_inputs`).
+            backbone: the backbone model itself (e.g. its `token_embedding`, for a
+                head whose output projection is tied to it).
+        """
         raise NotImplementedError
 
     def loss(self) -> Any:
@@ -120,8 +146,24 @@ class Head:
     # -- outputs ---------------------------------------------------------------------------
     def decode(self, outputs: Any, features: Mapping[str, Any],
                examples: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-        """Numpy `outputs` and `features` of one batch -> one dict per raw example."""
-        raise NotImplementedError
+        """Numpy `outputs` and `features` of one batch -> one dict per raw example.
+
+        By default the head's own `serving_outputs`, run eagerly, then
+        `format_predictions`: the decoding is written once, in TF ops. Override it
+        only where Python must decode differently (and `check_head` compares the two).
+        """
+        return self.format_predictions(serving_numpy(self, outputs, features),
+                                       features, examples)
+
+    def format_predictions(self, serving: Mapping[str, Any], features: Mapping[str, Any],
+                           examples: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+        """Decoded serving outputs (numpy, batch first) -> one prediction dict per example.
+
+        The default cuts every output into rows (`serving_rows`): `{name: value}`
+        with Python numbers, strings and lists. Override it to shape predictions
+        (e.g. name the scores); the decoding itself stays in `serving_outputs`.
+        """
+        return serving_rows(serving, _count(examples, self.fields))
 
     def score(self, predictions: list[dict[str, Any]],
               examples: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
@@ -129,7 +171,8 @@ class Head:
         return {}
 
     def serving_outputs(self, outputs: Any, features: Mapping[str, Any]) -> dict[str, Any]:
-        """In-graph decoded outputs for exports: `{name: tf.Tensor}` with batch first."""
+        """Decoded outputs in TF ops, for exports and `decode`: `{name: tf.Tensor}` with
+        one row per raw example first (strings, scores, ids; no Python)."""
         raise NotImplementedError(f"head {self.name!r} does not implement serving_outputs")
 
     def search_space(self, hp: Any) -> dict[str, Any]:
@@ -152,3 +195,75 @@ class Head:
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({options})"
+
+
+def _count(examples, fields):
+    """How many raw examples a batch holds (None when the examples are not given)."""
+    for field in fields:
+        if field in (examples or {}):
+            return len(examples[field])
+    return None
+
+
+def serving_numpy(head: Head, outputs: Any, features: Mapping[str, Any]) -> dict[str, Any]:
+    """`head.serving_outputs` run eagerly on numpy `outputs` and `features`: `{name: array}`."""
+    import numpy as np
+    import tensorflow as tf
+
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, outputs)
+    feature_tensors = {k: tf.convert_to_tensor(v) for k, v in features.items()}
+    served = head.serving_outputs(tensors, feature_tensors)
+    return {name: value.to_list() if isinstance(value, tf.RaggedTensor) else np.asarray(value)
+            for name, value in served.items()}
+
+
+def python_value(value: Any) -> Any:
+    """A numpy value as plain Python (bytes as UTF-8 text, arrays as lists)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [python_value(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value
+
+
+def serving_rows(serving: Mapping[str, Any], count: int | None = None) -> list[dict[str, Any]]:
+    """`{name: [batch, ...] array}` -> one `{name: Python value}` dict per row.
+
+    Raises:
+        ValueError: the outputs do not all have `count` (or the same number of) rows.
+    """
+    sizes = {name: len(value) for name, value in serving.items()}
+    rows = set(sizes.values())
+    if count is not None:
+        rows.add(count)
+    if len(rows) > 1:
+        raise ValueError(f"serving outputs must have one row per example ({count} examples): "
+                         f"rows per output {sizes}")
+    n = rows.pop() if rows else 0
+    return [{name: python_value(value[i]) for name, value in serving.items()}
+            for i in range(n)]
+
+
+def call_build_outputs(head: Any, backbone_outputs: dict, inputs: dict, backbone: Any) -> Any:
+    """`head.build_outputs`, with the backbone when the method takes it.
+
+    Contract-2 heads take it as the third argument; a version-1 head (or a subclass
+    overriding the method with the old two parameters) is called without it.
+    """
+    import inspect
+
+    method = head.build_outputs
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return method(backbone_outputs, inputs)
+    if any(p.name == "backbone" for p in parameters):
+        return method(backbone_outputs, inputs, backbone=backbone)
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return method(backbone_outputs, inputs, backbone)
+    return method(backbone_outputs, inputs)

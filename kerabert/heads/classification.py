@@ -211,7 +211,7 @@ class TextClassificationHead(Head):
         )
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs, inputs):
+    def build_outputs(self, backbone_outputs, inputs, backbone=None):
         return dropout_logits(backbone_outputs["pooled_output"], self.num_labels,
                               self.dropout, "classifier_dropout")
 
@@ -238,21 +238,21 @@ class TextClassificationHead(Head):
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
 
-    def decode(self, outputs, features, examples):
-        probabilities = self.probabilities(outputs)
-        results = []
-        thresholds = self._thresholds()
+    # Decoding is `serving_outputs` (softmax or sigmoid, thresholds, argmax in TF ops);
+    # this only names the scores and the chosen labels.
+    def format_predictions(self, serving, features, examples):
         names = self.output_labels
-        for row in probabilities:
-            scores = {name: round(float(p), 6) for name, p in zip(names, row)}
+        results = []
+        for row, scores in enumerate(np.asarray(serving["scores"], dtype=np.float64)):
+            named = {name: round(float(p), 6) for name, p in zip(names, scores)}
             if self.multi_label:
-                chosen = [name for name, p, t in zip(names, row, thresholds) if p >= t]
-                results.append({"labels": chosen, "scores": scores})
+                chosen = [name for name, hit in zip(names, serving["predicted"][row]) if hit]
+                results.append({"labels": chosen, "scores": named})
             else:
-                best = int(np.argmax(row))
-                results.append(
-                    {"label": names[best], "score": float(row[best]), "scores": scores}
-                )
+                label = serving["label"][row]
+                results.append({"label": label.decode("utf-8") if isinstance(label, bytes)
+                                else str(label),
+                                "score": float(serving["score"][row]), "scores": named})
         return results
 
     def score(self, predictions, examples):

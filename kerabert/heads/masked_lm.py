@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from kerabert import compat
 from kerabert.data.tables import read_table
 from kerabert.heads.base import Head
 from kerabert.heads.masking import RankedItemSelector
@@ -53,7 +54,9 @@ def default_mask_selection_length(sequence_length, mask_selection_rate, whole_wo
     return max(1, min(slots, sequence_length - 2))
 
 
-@keras.saving.register_keras_serializable(package="kerabert")
+# Registered as `kerabert>MaskedLMTokenAccuracy`: the tagging head has a metric of the
+# same class name; models saved under the old shared name still load (`kerabert.task`).
+@keras.saving.register_keras_serializable(package="kerabert", name="MaskedLMTokenAccuracy")
 class MaskedTokenAccuracy(keras.metrics.Mean):
     """Accuracy over the filled mask slots (targets `-1` are ignored).
 
@@ -178,7 +181,11 @@ class MaskedLMPreprocessor(keras.layers.Layer):
 
     def call(self, batch):
         if "token_ids" in batch:
-            token_ids = tf.cast(batch["token_ids"], tf.int32)
+            token_ids = batch["token_ids"]
+            if isinstance(token_ids, tf.RaggedTensor):  # rows given as Python lists
+                token_ids = token_ids.to_tensor(default_value=self.tokenizer.pad_id,
+                                                shape=[None, self.sequence_length])
+            token_ids = tf.cast(token_ids, tf.int32)
             token_ids = tf.ensure_shape(token_ids, [None, self.sequence_length])
             features = {
                 "token_ids": token_ids,
@@ -368,8 +375,11 @@ class MaskedLMHead(Head):
         return {"mask_positions": keras.Input(shape=(None,), dtype="int32", name="mask_positions")}
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs, inputs):
-        backbone = _backbone_of(backbone_outputs["sequence_output"])
+    def build_outputs(self, backbone_outputs, inputs, backbone=None):
+        if backbone is None or not hasattr(backbone, "token_embedding"):
+            raise ValueError(
+                "the masked-LM head ties its output to the backbone's token embedding: "
+                "build_outputs needs the keras-hub BertBackbone (its third argument)")
         approximate = getattr(backbone, "hidden_activation", "gelu_approximate") != "gelu"
         mlm = keras_hub.layers.MaskedLMHead(
             token_embedding=backbone.token_embedding,
@@ -425,12 +435,9 @@ class MaskedLMHead(Head):
             return (f"{where} has no masked-LM head (no cls.predictions weights): the MLM "
                     "head is newly initialised")
         weights = found.weights
-        mlm = model.get_layer("mlm_head")
-        _assign(mlm._intermediate_dense.kernel, weights["mlm"]["dense_kernel"], found.source)
-        _assign(mlm._intermediate_dense.bias, weights["mlm"]["dense_bias"], found.source)
-        _assign(mlm._intermediate_layer_norm.gamma, weights["mlm"]["norm_gamma"], found.source)
-        _assign(mlm._intermediate_layer_norm.beta, weights["mlm"]["norm_beta"], found.source)
-        _assign(mlm._bias, weights["mlm"]["output_bias"], found.source)
+        mlm = compat.masked_lm_head_variables(model.get_layer("mlm_head"))
+        for name, variable in mlm.items():
+            _assign(variable, weights["mlm"][name], found.source)
         message = f"loaded the masked-LM head from {found.source}"
         if self.next_sentence:
             nsp = model.get_layer(NSP_OUTPUT)
@@ -444,14 +451,7 @@ class MaskedLMHead(Head):
 
     def save_head_weights(self, model, directory):
         """Write the trained head beside a saved backbone, in Hugging Face's names."""
-        mlm = model.get_layer("mlm_head")
-        weights = {"mlm": {
-            "dense_kernel": mlm._intermediate_dense.kernel,
-            "dense_bias": mlm._intermediate_dense.bias,
-            "norm_gamma": mlm._intermediate_layer_norm.gamma,
-            "norm_beta": mlm._intermediate_layer_norm.beta,
-            "output_bias": mlm._bias,
-        }}
+        weights = {"mlm": compat.masked_lm_head_variables(model.get_layer("mlm_head"))}
         if self.next_sentence:
             nsp = model.get_layer(NSP_OUTPUT)
             weights["nsp"] = {"kernel": nsp.kernel, "bias": nsp.bias}
@@ -460,45 +460,40 @@ class MaskedLMHead(Head):
         return write_head_weights(weights, Path(directory) / HEAD_WEIGHTS_FILE)
 
     # -- outputs ---------------------------------------------------------------------------
-    def decode(self, outputs, features, examples):
-        if isinstance(outputs, dict):
-            nsp_logits = np.asarray(outputs[NSP_OUTPUT], dtype=np.float64)
-            outputs = outputs[MLM_OUTPUT]
-        else:
-            nsp_logits = None
-        if self._vocabulary is None:
-            raise ValueError("decode needs the vocabulary: call head.preprocessor(...) first")
-        logits = np.asarray(outputs, dtype=np.float64)
-        probabilities = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probabilities /= probabilities.sum(axis=-1, keepdims=True)
-        counts = (features["token_ids"] == self._mask_id).sum(axis=1)
+    # Decoding is `serving_outputs` (softmax, top-k in TF ops); `format_predictions`
+    # keeps, per row, the slots of its actual `[MASK]` tokens with their positions.
+    def format_predictions(self, serving, features, examples):
+        counts = (np.asarray(features["token_ids"]) == self._mask_id).sum(axis=1)
+        tokens, scores = serving["top_tokens"], serving["top_scores"]
         results = []
         for row, count in enumerate(counts):
-            masks = []
-            for slot in range(min(int(count), probabilities.shape[1])):
-                best = np.argsort(-probabilities[row, slot])[: self.top_k]
-                masks.append({
-                    "position": int(features["mask_positions"][row, slot]),
-                    "predictions": [
-                        {"token": self._vocabulary[i],
-                         "score": round(float(probabilities[row, slot, i]), 6)}
-                        for i in best
-                    ],
-                })
+            masks = [{
+                "position": int(features["mask_positions"][row, slot]),
+                "predictions": [
+                    {"token": token.decode("utf-8") if isinstance(token, bytes) else str(token),
+                     "score": round(float(score), 6)}
+                    for token, score in zip(tokens[row, slot], scores[row, slot])
+                ],
+            } for slot in range(min(int(count), tokens.shape[1]))]
             result = {"masks": masks}
-            if nsp_logits is not None:
-                shifted = np.exp(nsp_logits[row] - nsp_logits[row].max())
-                result["is_next_score"] = float(shifted[IS_NEXT] / shifted.sum())
+            if "is_next_score" in serving:
+                result["is_next_score"] = float(serving["is_next_score"][row])
             results.append(result)
         return results
 
     def serving_outputs(self, outputs, features):
+        nsp = None
         if isinstance(outputs, dict):
+            nsp = outputs.get(NSP_OUTPUT)
             outputs = outputs[MLM_OUTPUT]
         if self._vocabulary is None:
-            raise ValueError("serving_outputs needs the vocabulary: call head.preprocessor first")
+            raise ValueError("decoding needs the vocabulary: call head.preprocessor(...) first")
         scores, ids = tf.math.top_k(tf.nn.softmax(tf.cast(outputs, tf.float32)), k=self.top_k)
-        return {"top_tokens": tf.gather(tf.constant(self._vocabulary), ids), "top_scores": scores}
+        served = {"top_tokens": tf.gather(tf.constant(self._vocabulary), ids),
+                  "top_scores": scores}
+        if nsp is not None:
+            served["is_next_score"] = tf.nn.softmax(tf.cast(nsp, tf.float32))[:, IS_NEXT]
+        return served
 
     def search_space(self, hp):
         return {
@@ -518,18 +513,6 @@ class MaskedLMHead(Head):
             "next_sentence": self.next_sentence,
             "top_k": self.top_k,
         }
-
-
-def _backbone_of(tensor):
-    """The backbone model that produced a symbolic output (for the tied embedding)."""
-    history = getattr(tensor, "_keras_history", None)
-    backbone = getattr(history, "operation", None) if history is not None else None
-    if backbone is None or not hasattr(backbone, "token_embedding"):
-        raise ValueError(
-            "the masked-LM head ties its output to the backbone's token embedding: build it "
-            "on the outputs of a keras-hub BertBackbone call"
-        )
-    return backbone
 
 
 def _assign(variable, value, source):

@@ -31,17 +31,18 @@ import os
 import signal
 import warnings
 
-from kerabert.heads.base import CONTRACT_VERSION, Head
+from kerabert.heads.base import (
+    CONTRACT_VERSION,
+    REQUIRED_MEMBERS,
+    SUPPORTED_CONTRACT_VERSIONS,
+    Head,
+)
 
 GROUP = "kerabert.heads"
 CORE_DISTRIBUTION = "kerabert"
 DISABLE_AUTOLOAD_ENV = "KERABERT_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "KERABERT_BLOCK_PLUGINS"
 
-_REQUIRED_METHODS = ("preprocessor", "build_outputs", "loss", "decode", "get_config")
-# What the base class cannot provide: a head must define these itself (the base
-# class's versions raise NotImplementedError, found only once training starts).
-_MUST_OVERRIDE = ("fields", "preprocessor", "build_outputs", "loss", "decode")
 
 _registered = {}  # name -> head class, registered in code
 _loaded = {}  # (distribution, version, name, target) -> head class
@@ -158,26 +159,40 @@ def check_contract(obj, where):
         raise BrokenHeadError(f"{where}: {obj!r} is not a class")
     if not issubclass(obj, Head):
         raise BrokenHeadError(f"{where}: {obj.__name__} is not a subclass of kerabert.heads.Head")
-    missing = [m for m in _REQUIRED_METHODS if not callable(getattr(obj, m, None))]
-    if missing:
-        raise BrokenHeadError(f"{where}: {obj.__name__} lacks {', '.join(missing)}")
-    inherited = [m for m in _MUST_OVERRIDE
-                 if inspect.getattr_static(obj, m, None) is inspect.getattr_static(Head, m)]
-    if inherited:
-        raise BrokenHeadError(
-            f"{where}: {obj.__name__} does not implement {', '.join(inherited)} (the "
-            "kerabert.heads.Head versions only raise NotImplementedError; see "
-            "docs/writing-a-head.md)")
     version = getattr(obj, "contract_version", None)
-    if version != CONTRACT_VERSION:
+    if version not in SUPPORTED_CONTRACT_VERSIONS:
         from kerabert import __version__
 
+        supported = " and ".join(str(v) for v in SUPPORTED_CONTRACT_VERSIONS)
         raise BrokenHeadError(
             f"{where}: {obj.__name__} was written for head contract version {version!r}, "
-            f"but kerabert {__version__} implements head contract version {CONTRACT_VERSION}; "
-            f"install a release of the head written for contract {CONTRACT_VERSION}, or a "
-            f"kerabert that implements contract {version!r}"
+            f"but kerabert {__version__} implements head contract version {CONTRACT_VERSION} "
+            f"(and loads heads written for {supported}); install a release of the head "
+            f"written for contract {CONTRACT_VERSION}, or a kerabert that implements "
+            f"contract {version!r}"
         )
+    inherited = missing_members(obj)
+    if inherited:
+        raise BrokenHeadError(
+            f"{where}: {obj.__name__} does not define {', '.join(inherited)} itself, which "
+            f"head contract version {version} requires (the kerabert.heads.Head versions "
+            "only raise NotImplementedError; see docs/writing-a-head.md)")
+
+
+def missing_members(cls):
+    """The required members (`REQUIRED_MEMBERS` of the class's contract version) that
+    `cls` leaves to the base `Head`, in contract order."""
+    version = getattr(cls, "contract_version", CONTRACT_VERSION)
+    missing = []
+    for member in REQUIRED_MEMBERS.get(version, REQUIRED_MEMBERS[CONTRACT_VERSION]):
+        if member == "name":
+            if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+                missing.append("name")
+        elif inspect.getattr_static(cls, member, None) is inspect.getattr_static(Head, member):
+            missing.append(member)
+        elif not callable(getattr(cls, member, None)) and member != "fields":
+            missing.append(member)
+    return missing
 
 
 def _load(ep, dist_name, version=""):

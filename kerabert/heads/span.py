@@ -202,7 +202,7 @@ class QuestionAnsweringHead(Head):
         )
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs, inputs):
+    def build_outputs(self, backbone_outputs, inputs, backbone=None):
         return SpanLogits(
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
             name="span_logits",
@@ -224,6 +224,9 @@ class QuestionAnsweringHead(Head):
             "null_threshold": self.null_threshold,
         }
 
+    # A hand-written numpy decode, kept: the n-best lists (`return_n_best`) exist only
+    # here, and it is run_squad.py's reference decoding; `check_head` compares its
+    # 1-best answers with `serving_outputs` (same keys: answer, score, start, end).
     def decode(self, outputs, features, examples):
         outputs = np.asarray(outputs)
         return decode_answers(

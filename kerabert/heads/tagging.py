@@ -29,12 +29,15 @@ from kerabert.data.tables import check_targets
 from kerabert.heads.base import Head
 from kerabert.heads.layers import dropout_logits
 from kerabert.heads.tag_decoding import DECODINGS, transitions, viterbi, viterbi_in_graph
+from kerabert.heads.tagging_format import format_predictions as _format_predictions
 from kerabert.heads.tagging_preprocessor import TaggingPreprocessor
 from kerabert.heads.word_shape import NUM_CASES
 from kerabert.metrics.entities import entity_scores
 
 
-@keras.saving.register_keras_serializable(package="kerabert")
+# Registered as `kerabert>TaggedTokenAccuracy`: the masked-LM head has a metric of the
+# same class name; models saved under the old shared name still load (`kerabert.task`).
+@keras.saving.register_keras_serializable(package="kerabert", name="TaggedTokenAccuracy")
 class MaskedTokenAccuracy(keras.metrics.Metric):
     """Accuracy over labelled positions only (targets >= 0), for `fit` progress.
 
@@ -230,7 +233,7 @@ class TokenClassificationHead(Head):
         return {"case_ids": keras.Input(shape=(None,), dtype="int32", name="case_ids")}
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs, inputs):
+    def build_outputs(self, backbone_outputs, inputs, backbone=None):
         x = backbone_outputs["sequence_output"]
         if self.case_feature:
             # Unit scale, like the layer-normalised sequence output beside it, so the
@@ -323,6 +326,10 @@ class TokenClassificationHead(Head):
                 "tags": tags,
             })
         return results
+
+    # The numpy `decode` above stays hand-written; `check_head` compares it with
+    # `serving_outputs` through this (contract 2).
+    format_predictions = _format_predictions
 
     def score(self, predictions, examples):
         if "tags" not in examples:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-from seqeval.metrics import classification_report
-
 from kerabert.data.conll import to_iob2
 
 
@@ -33,6 +31,11 @@ def entity_scores(gold, predicted, scheme="IOB2"):
     entity_scores([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])["f1"]  # 0.0
     ```
     """
+    try:  # an optional extra (`kerabert[ner]`): imported here, so the head loads without it
+        from seqeval.metrics import classification_report
+    except ImportError as e:
+        raise ImportError("entity-level scores need seqeval: pip install 'kerabert[ner]' "
+                          "(or pip install seqeval)") from e
     gold, predicted = list(gold), list(predicted)
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")

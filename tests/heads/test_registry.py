@@ -52,7 +52,7 @@ class {cls}(Head):
     def preprocessor(self, tokenizer, sequence_length):
         raise AssertionError("not trained in these tests")
 
-    build_outputs = loss = decode = preprocessor
+    build_outputs = loss = decode = serving_outputs = preprocessor
 
     def get_config(self):
         return {{"size": self.size}}
@@ -62,12 +62,13 @@ class {cls}(Head):
 class Complete(Head):
     """The methods a head must define, as stubs (these tests never train)."""
 
+    name = "fake-complete"
     fields = ("text",)
 
     def preprocessor(self, tokenizer, sequence_length):
         raise AssertionError("not trained in these tests")
 
-    build_outputs = loss = decode = preprocessor
+    build_outputs = loss = serving_outputs = preprocessor
 
 
 @pytest.fixture
@@ -330,10 +331,34 @@ def test_a_head_that_overrides_nothing_is_refused_naming_the_missing_methods(sit
                                        "class Empty(Head):\n    name = 'fake-empty'\n"})
     with pytest.raises(BrokenHeadError) as error:
         get("fake-empty")
-    assert "does not implement fields, preprocessor, build_outputs, loss, decode" in str(
-        error.value)
-    with pytest.raises(BrokenHeadError, match="does not implement"):
+    assert ("does not define fields, preprocessor, build_outputs, loss, serving_outputs "
+            "itself, which head contract version 2 requires") in str(error.value)
+    infos, reported = plugin_warnings(available, "fake-empty")  # reported and skipped
+    assert "fake-empty" not in {i.name for i in infos} and "sentiment" in {i.name for i in infos}
+    with pytest.raises(BrokenHeadError, match="does not define fields"):
         register("fake-empty-in-code", type("Empty", (Head,), {"name": "x"}))
+    # No name: the registry could not tell it from any other head.
+    nameless = type("Nameless", (Complete,), {"name": ""})
+    with pytest.raises(BrokenHeadError, match=r"does not define name itself"):
+        register("fake-nameless", nameless)
+    # Only one member missing: exactly that one is named.
+    no_loss = type("NoLoss", (Complete,), {"loss": Head.loss})
+    with pytest.raises(BrokenHeadError, match=r"does not define loss itself"):
+        register("fake-no-loss", no_loss)
+
+
+def test_a_contract_1_head_is_checked_against_the_version_1_members(site):
+    """Version 1 required a hand-written decode and no serving_outputs."""
+    site("fake-empty-v1", heads={"fake-empty-v1": "fake_empty_v1_module:Empty"},
+         sources={"fake_empty_v1_module": "from kerabert.heads import Head\n\n"
+                                          "class Empty(Head):\n    name = 'fake-empty-v1'\n"
+                                          "    contract_version = 1\n"})
+    with pytest.raises(BrokenHeadError) as error:
+        get("fake-empty-v1")
+    assert ("does not define fields, preprocessor, build_outputs, loss, decode itself, "
+            "which head contract version 1 requires") in str(error.value)
+    plugin(site, "fake-v1-ok", "fake-v1-ok", contract=1)  # serving_outputs: optional in v1
+    assert get("fake-v1-ok").contract_version == 1
 
 
 def test_heads_json_prints_warnings_on_stderr_only(site, capsys):

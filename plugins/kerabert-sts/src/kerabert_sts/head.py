@@ -98,7 +98,7 @@ class SentenceSimilarityHead(Head):
     name = "sentence-similarity"
     # The head contract this head is written for; kerabert's registry refuses the
     # head, with a message naming both versions, if it implements another one.
-    contract_version = 1
+    contract_version = 2
     # The `score` metric `kerabert tune` maximizes (the STS benchmarks rank by it).
     objective = "spearman"
 
@@ -200,7 +200,7 @@ class SentenceSimilarityHead(Head):
         )
 
     # -- layers ----------------------------------------------------------------------------
-    def build_outputs(self, backbone_outputs, inputs):
+    def build_outputs(self, backbone_outputs, inputs, backbone=None):
         if self.pooling == "mean":
             # keras' masked average: padding positions do not dilute the mean.
             pooled = keras.layers.GlobalAveragePooling1D(name="mean_pooling")(
@@ -231,9 +231,10 @@ class SentenceSimilarityHead(Head):
         low, high = self.score_range
         return low + (high - low) * unit_scores
 
-    def decode(self, outputs, features, examples):
-        scores = self._rescale(np.asarray(outputs, dtype=np.float64).reshape(-1))
-        return [{"score": round(float(s), 6)} for s in scores]
+    # Decoding is `serving_outputs` (contract 2 derives `decode` from it); this only
+    # rounds the score for printing.
+    def format_predictions(self, serving, features, examples):
+        return [{"score": round(float(s), 6)} for s in serving["score"]]
 
     def score(self, predictions, examples):
         if "score" not in examples:

@@ -1,0 +1,93 @@
+"""Every reach into private internals of keras, keras-hub and tensorflow-text, in one place.
+
+kerabert pins these libraries (`pyproject.toml`), but a few things it needs have no
+public API: the sublayers of keras-hub's `TransformerEncoder` and `MaskedLMHead` (to
+load and save checkpoint weights by name), keras-hub's preset loader for Hugging Face
+folders, the `tf.Variable` behind a Keras variable and the trackable of an
+`ExportArchive` (to save each weight once in a SavedModel), and a few `keras.Model`
+internals (`tf.distribute` with one replica per step, LoRA state). Each is wrapped in a
+small function here, and `tests/test_compat.py` checks that each private thing still
+exists with the shape kerabert expects, so moving a pin fails one named test rather
+than a training run.
+
+Reaches left in modules owned elsewhere (to move here when those are next changed):
+`kerabert/training.py` (`model._initial_epoch`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: keras-hub `TransformerEncoder` sublayers kerabert reads and writes (BERT checkpoints).
+ENCODER_SUBLAYERS = {
+    "self_attention": "_self_attention_layer",
+    "self_attention_layer_norm": "_self_attention_layer_norm",
+    "intermediate_dense": "_feedforward_intermediate_dense",
+    "output_dense": "_feedforward_output_dense",
+    "output_layer_norm": "_feedforward_layer_norm",
+}
+
+#: keras-hub `MaskedLMHead` weights, by the names of kerabert's head-weights file.
+MASKED_LM_HEAD_WEIGHTS = {
+    "dense_kernel": ("_intermediate_dense", "kernel"),
+    "dense_bias": ("_intermediate_dense", "bias"),
+    "norm_gamma": ("_intermediate_layer_norm", "gamma"),
+    "norm_beta": ("_intermediate_layer_norm", "beta"),
+    "output_bias": ("_bias", None),
+}
+
+
+def encoder_sublayers(block: Any) -> dict[str, Any]:
+    """A keras-hub `TransformerEncoder`'s sublayers, by `ENCODER_SUBLAYERS`' names."""
+    return {name: getattr(block, attribute) for name, attribute in ENCODER_SUBLAYERS.items()}
+
+
+def masked_lm_head_variables(head_layer: Any) -> dict[str, Any]:
+    """A keras-hub `MaskedLMHead` layer's variables, by `MASKED_LM_HEAD_WEIGHTS`' names."""
+    out = {}
+    for name, (attribute, weight) in MASKED_LM_HEAD_WEIGHTS.items():
+        value = getattr(head_layer, attribute)
+        out[name] = getattr(value, weight) if weight else value
+    return out
+
+
+def preset_loader(path: str) -> Any:
+    """keras-hub's loader of a preset folder (e.g. a Hugging Face checkpoint)."""
+    from keras_hub.src.utils.preset_utils import get_preset_loader
+
+    return get_preset_loader(str(path))
+
+
+def backend_variable(variable: Any) -> Any:
+    """The `tf.Variable` behind a Keras variable (the object itself if it is one)."""
+    return getattr(variable, "_value", variable)
+
+
+def export_archive_trackable(archive: Any) -> Any:
+    """The trackable a `keras.export.ExportArchive` saves (holding its tracked variables)."""
+    return archive._tf_trackable
+
+
+def symbolic_build(model: Any, data_batch: Any) -> None:
+    """Build a model's compiled metrics, loss and optimizer variables on a data batch."""
+    model._symbolic_build(data_batch=data_batch)
+
+
+def distribute_strategy(model: Any) -> Any:
+    """The `tf.distribute` strategy Keras recorded on a model (None outside one)."""
+    return model._distribute_strategy
+
+
+def set_distribute_strategy(model: Any, strategy: Any) -> None:
+    """Set the strategy Keras reads when it builds the model's step functions."""
+    model._distribute_strategy = strategy
+
+
+def lora_rank(backbone: Any) -> Any:
+    """The LoRA rank a keras-hub backbone was enabled with (None when it is not)."""
+    return getattr(backbone, "_lora_rank", None)
+
+
+def flatten_layers(model: Any) -> list[Any]:
+    """Every layer nested in `model` (not itself), depth first, as Keras tracks them."""
+    return list(model._flatten_layers(include_self=False))

@@ -56,3 +56,17 @@ def tiny_backbone():
 
     keras.utils.set_random_seed(0)
     return make_tiny_backbone()
+
+
+# The longest modules first: with `-n 2 --dist loadfile` (setup.cfg) each module runs on
+# one worker, and starting the long ones early lets the two workers finish together.
+LONGEST_FIRST = ("tests/test_docs.py", "tests/export/", "tests/test_training.py",
+                 "tests/test_distribute.py", "tests/test_pretraining.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        return next((i for i, prefix in enumerate(LONGEST_FIRST)
+                     if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within each module is kept

@@ -21,6 +21,9 @@ from tests.training_helpers import (
     tiny_data,
 )
 
+# Exports, document runs and multi-process tests: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):

@@ -27,6 +27,9 @@ import pytest
 
 from tests.conftest import REPO, SHARED_DATA
 
+# Exports, document runs and multi-process tests: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SMALL = os.environ.get("KERABERT_DOC_TEST_SMALL", "1") != "0"
 FENCE = re.compile(r"^```(python|bash)\n(.*?)^```", re.S | re.M)

@@ -35,6 +35,7 @@ def test_modes_change_trainable_parameters(tiny_task):
         finetuning.apply_mode(tiny_task, "adapters")
 
 
+@pytest.mark.slow
 def test_lora_model_saves_reloads_and_merges(tiny_task, tmp_path):
     from kerabert import finetuning
     from kerabert.task import load_model

@@ -48,6 +48,7 @@ def backbone_factory():
     return make_tiny_backbone
 
 
+@pytest.mark.slow
 def test_fused_dense_update_equals_keras_adamw(backbone_factory, tiny_tokenizer):
     reference, _ = _trained(backbone_factory, tiny_tokenizer,
                             _exclude(keras.optimizers.AdamW(**_options(0.01))))
@@ -62,6 +63,7 @@ def test_fused_dense_update_equals_keras_adamw(backbone_factory, tiny_tokenizer)
     assert sum(not np.allclose(expected[p], before[p]) for p in expected) > len(expected) // 2
 
 
+@pytest.mark.slow
 def test_lazy_update_moves_only_the_rows_a_batch_used(backbone_factory, tiny_tokenizer):
     lazy, features = _trained(backbone_factory, tiny_tokenizer,
                               _exclude(AdamW(sparse_updates=True, **_options(0.01))))
@@ -81,6 +83,7 @@ def test_lazy_update_moves_only_the_rows_a_batch_used(backbone_factory, tiny_tok
     assert not np.allclose(lazy_rows[used], before[used])
 
 
+@pytest.mark.slow
 def test_layerwise_multipliers_scale_a_layers_update(backbone_factory, tiny_tokenizer):
     frozen_layer0 = _exclude(AdamW(multipliers=[["^transformer_layer_0/", 0.0]],
                                    **_options(0.0)))

@@ -109,6 +109,7 @@ def test_the_abort_it_prevents_is_real():
     assert "terminate called" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_cli_reports_it_before_building_anything(tmp_path):
     from tests.training_helpers import save_tiny_checkpoint
 

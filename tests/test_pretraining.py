@@ -37,6 +37,7 @@ def _write_corpus(folder, documents=200, seed=0):
     return folder
 
 
+@pytest.mark.slow
 def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
     keras.utils.set_random_seed(0)
     base = tmp_path / "base"
@@ -94,6 +95,7 @@ def test_pretrain_then_fine_tune_round_trip(tmp_path, tiny_tokenizer, capsys):
     assert fine_tuned["validation"]["examples"] == 16
 
 
+@pytest.mark.slow
 def test_masked_lm_with_next_sentence_and_whole_words(tmp_path, tiny_tokenizer):
     keras.utils.set_random_seed(0)
     corpus = _write_corpus(tmp_path / "corpus", documents=80)
@@ -120,6 +122,7 @@ def test_masked_lm_with_next_sentence_and_whole_words(tmp_path, tiny_tokenizer):
     assert result[0]["is_next_score"] == pytest.approx(expected, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_head_warmup_trains_the_head_alone(tmp_path, tiny_tokenizer):
     from kerabert.data.corpus import Corpus
     from kerabert.heads.masked_lm import MaskedLMHead
@@ -140,6 +143,7 @@ def test_head_warmup_trains_the_head_alone(tmp_path, tiny_tokenizer):
     assert not np.allclose(bias_before, model.get_layer("mlm_head")._bias.numpy())
 
 
+@pytest.mark.slow
 def test_held_out_figures_repeat_with_the_seed(tmp_path, tiny_tokenizer):
     corpus = _write_corpus(tmp_path / "corpus", documents=120)
 

@@ -13,6 +13,7 @@ EXAMPLES = {"text": ["good film", "bad film", "great story", "awful story"] * 4,
             "label": ["pos", "neg", "pos", "neg"] * 4}
 
 
+@pytest.mark.slow
 def test_plain_keras_model_with_user_fit_and_callbacks(tiny_backbone, tiny_tokenizer, tmp_path):
     model = kerabert.build_model("text-classification", (tiny_backbone, tiny_tokenizer),
                                  sequence_length=16, labels=["neg", "pos"])

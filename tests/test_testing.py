@@ -28,6 +28,7 @@ def failed(report):
     return {s.step: s.detail for s in report.steps if s.status == "failed"}
 
 
+@pytest.mark.slow
 def test_a_good_head_conforms(tmp_path):
     # export=False: the guide's example head below goes through the export step.
     report = check_head(TextClassificationHead, EXAMPLES, workdir=tmp_path, export=False)
@@ -150,6 +151,7 @@ def test_an_error_in_the_heads_code_is_located():
     assert "(at test_testing.py:" in detail and "in score)" in detail
 
 
+@pytest.mark.slow
 def test_state_outside_keras_layers_is_lost_on_reload():
     class RandomProjection(TextClassificationHead):
         """Logits through a fixed random matrix made with numpy: not a saved weight."""
@@ -220,6 +222,7 @@ def test_tiny_tokenizer_and_backbone():
     assert backbone.num_layers == 2 and backbone.hidden_dim == 32
 
 
+@pytest.mark.slow
 def test_the_guides_example_head_conforms(tmp_path):
     """docs/writing-a-head.md's minimal head, run exactly as printed."""
     import re

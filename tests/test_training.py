@@ -103,6 +103,7 @@ def test_model_builds_under_mixed_precision(precision, tiny_tokenizer):
     assert np.all(np.isfinite(loss))
 
 
+@pytest.mark.slow
 def test_train_writes_outputs_and_refuses_leftover_backup(tmp_path):
     from kerabert.training import train
 
@@ -126,6 +127,7 @@ def test_train_writes_outputs_and_refuses_leftover_backup(tmp_path):
               batch_size=8, output_dir=output, verbose=0)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_steps_and_weights(tmp_path):
     from kerabert.training import backup_epoch
 
@@ -200,6 +202,7 @@ def test_small_training_sets_get_more_epochs_unless_epochs_are_given():
     assert recipe_for(head, train_examples=4_907, epochs=1)["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_saved_model_is_the_best_epoch(tmp_path):
     import keras
 
@@ -235,6 +238,7 @@ def test_saved_model_is_the_best_epoch(tmp_path):
 
 
 # -- crash safety and the output folder (issue 15) ---------------------------------------------
+@pytest.mark.slow
 def test_kills_at_random_moments_then_resume_end_like_an_uninterrupted_run(tmp_path):
     """SIGKILL the same run again and again: at random moments, while an end-of-epoch
     backup is being written, and while the final model is being saved (those writes
@@ -313,6 +317,7 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_a_corrupt_backup_falls_back_to_the_previous_one(tmp_path):
     import keras
 
@@ -348,6 +353,7 @@ def test_a_corrupt_backup_falls_back_to_the_previous_one(tmp_path):
                                rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_output_folder_of_another_run_is_refused_unless_overwrite(tmp_path):
     from kerabert.training import train
     from kerabert.validation import OutputDirError
@@ -379,6 +385,7 @@ def test_a_failed_run_leaves_no_output_folder(tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow
 def test_saved_models_have_no_optimizer_state(tmp_path):
     import zipfile
 

@@ -32,6 +32,7 @@ class FailsOnHighDropout(SentimentHead):
         return super().build_outputs(backbone_outputs, inputs)
 
 
+@pytest.mark.slow
 def test_random_search_reports_failed_trial_and_saves_best(tiny_checkpoint, tmp_path, capsys):
     from kerabert.task import load_model
     from kerabert.tuning import tune
@@ -74,6 +75,7 @@ def test_random_search_reports_failed_trial_and_saves_best(tiny_checkpoint, tmp_
     assert best_report["hyperparameters"] == result.best.hyperparameters
 
 
+@pytest.mark.slow
 def test_cli_bayesian_search_prints_table(tiny_checkpoint, tmp_path, capsys):
     from kerabert.cli import main
 
@@ -103,6 +105,7 @@ def test_cli_bayesian_search_prints_table(tiny_checkpoint, tmp_path, capsys):
     assert (tmp_path / "out" / "best" / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_hyperband_sets_the_epoch_budget(tiny_checkpoint, tmp_path):
     from kerabert.tuning import tune
 

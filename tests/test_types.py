@@ -19,6 +19,7 @@ def test_py_typed_marker_ships():
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
                     reason="mypy not installed (pip install -e '.[dev]')")
+@pytest.mark.slow
 def test_mypy_passes_on_the_public_modules():
     result = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=REPO,
                             capture_output=True, text=True, timeout=600)

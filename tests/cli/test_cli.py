@@ -31,6 +31,7 @@ def _json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_heads_lists_builtin_heads_with_distribution():
     kerabert_bin = shutil.which("kerabert", path=str(__import__("pathlib").Path(sys.executable).parent))
     result = subprocess.run([kerabert_bin, "heads", "--json"], capture_output=True, text=True,
@@ -41,6 +42,7 @@ def test_heads_lists_builtin_heads_with_distribution():
     assert heads["text-classification"]["fields"] == ["text"]
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict(workspace, capsys):
     out = workspace / "run"
     code = main(["train", "--head", "sentiment", "--train", str(workspace / "train.tsv"),

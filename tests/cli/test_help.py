@@ -128,6 +128,7 @@ def test_unknown_head_suggests_the_closest(tmp_path, capsys):
     assert "did you mean 'sentiment'?" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_start_up_is_quiet_unless_verbose():
     # `heads` imports TensorFlow (the heads do); nothing of its start-up may show.
     quiet = subprocess.run([sys.executable, "-m", "kerabert", "heads"], capture_output=True,

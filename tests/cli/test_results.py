@@ -47,6 +47,7 @@ def trained(tmp_path_factory):
     return root, result
 
 
+@pytest.mark.slow
 def test_stdout_is_the_report_alone(trained):
     root, result = trained
     lines = result.stdout.splitlines()
@@ -90,6 +91,7 @@ def test_label_names_are_kept_in_the_model(trained):
     assert metrics["accuracy"] == pytest.approx(hits / len(ROWS))
 
 
+@pytest.mark.slow
 def test_savedmodel_export_gives_label_names(trained, tmp_path):
     import tensorflow as tf
 

@@ -59,6 +59,7 @@ def _train(workspace, *options, data="train.tsv", output="never"):
     (["--learning-rate", "-1"], "--learning-rate -1.0: must be in (0, inf]"),
     (["--head-option", "nosuch=1"], "head 'sentiment' has no option 'nosuch'"),
 ])
+@pytest.mark.slow
 def test_bad_training_options(workspace, capsys, options, expected):
     _one_line_error(capsys, _train(workspace, *options), expected)
     assert not (workspace / "never").exists()  # refused before writing anything
@@ -167,6 +168,7 @@ def test_debug_shows_the_traceback(workspace, capsys):
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("kerabert: error:")
 
 
+@pytest.mark.slow
 def test_skip_bad_count_is_in_the_report_and_metrics(workspace, capsys):
     bad = workspace / "somebad.tsv"
     bad.write_text(TRAIN + "broken row\n" + "x" * 140_000 + "\tpos\n")

@@ -13,6 +13,9 @@ from kerabert.export.serving import ExportError
 from kerabert.heads.base import Head
 from tests.export.helpers import tiny_sentiment
 
+# Exports, document runs and multi-process tests: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -12,10 +12,10 @@ import kerabert
 from tests.conftest import SHARED_DATA, TINY_VOCABULARY, requires_pretrained, requires_shared_data
 from tests.export.helpers import SENTENCES, tiny_sentiment
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("mediapipe") is None,
     reason="mediapipe not installed: pip install -e '.[deploy]'",
-)
+)]
 # ASCII texts: MediaPipe's tokenizer only lower-cases ASCII (see kerabert/export/mediapipe.py).
 TEXTS = [s for s in SENTENCES if s.isascii()] + [
     "A GOOD film, but the plot was dull!", "it is not very fun", "boring boring boring",

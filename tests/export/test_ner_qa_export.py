@@ -9,6 +9,9 @@ import tensorflow as tf
 import kerabert
 from tests.export.helpers import tiny_task
 
+# Exports, document runs and multi-process tests: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 NER_TEXTS = ["john smith is in paris", "the film"]
 # Capitals reach the model only through the case feature (the tokenizer lower-cases).
 NER_CASED = ["John SMITH is in Paris .", "McDonald of IBM went to Zürich in 1996", "the film"]

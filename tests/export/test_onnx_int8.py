@@ -10,6 +10,9 @@ import pytest
 import kerabert
 from tests.export.helpers import SENTENCES, tiny_sentiment
 
+# Exports, document runs and multi-process tests: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def model():

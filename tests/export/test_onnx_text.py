@@ -13,10 +13,10 @@ import kerabert
 from tests.conftest import SHARED_DATA, requires_pretrained, requires_shared_data
 from tests.export.helpers import SENTENCES, tiny_sentiment
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime_extensions") is None,
     reason="onnxruntime-extensions not installed: pip install -e '.[deploy]'",
-)
+)]
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import pytest
 import kerabert
 from tests.export.helpers import SENTENCES, tiny_sentiment
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("tensorflow_serving") is None,
     reason="tensorflow-serving-api not installed: pip install -e '.[deploy]'",
-)
+)]
 VALIDATION = SENTENCES + ["the movie was fun", "not a good story", "awful"]
 
 

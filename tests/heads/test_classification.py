@@ -26,6 +26,7 @@ def _fit(model, examples, epochs=8, batch_size=12):
     return model.fit(ds, epochs=epochs, verbose=0)
 
 
+@pytest.mark.slow
 def test_sentiment_learns_and_decodes(tiny_backbone, tiny_tokenizer, tmp_path):
     examples = _sentiment_examples()
     model = kerabert.build_model(
@@ -53,6 +54,7 @@ def test_sentiment_learns_and_decodes(tiny_backbone, tiny_tokenizer, tmp_path):
         assert a["score"] == pytest.approx(b["score"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_pairs_use_the_second_segment(tiny_backbone, tiny_tokenizer):
     head = TextClassificationHead(labels=["same", "different"], text_pair=True)
     assert head.fields == ("text", "text_pair")
@@ -65,6 +67,7 @@ def test_pairs_use_the_second_segment(tiny_backbone, tiny_tokenizer):
     assert len(model.predict_examples(examples)) == 2
 
 
+@pytest.mark.slow
 def test_multi_label_targets_thresholds_and_scores(tiny_backbone, tiny_tokenizer):
     head = TextClassificationHead(multi_label=True, threshold={"music": 0.0, "film": 1.01})
     examples = {"text": ["film and music", "book", "music"],

@@ -16,6 +16,9 @@ import pytest
 
 from kerabert.testing import check_head, tiny_tokenizer
 
+# Exports, document runs and multi-process tests: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 LENGTH = 32
 

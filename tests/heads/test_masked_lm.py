@@ -82,6 +82,7 @@ def test_masks_are_fresh_at_every_call(tiny_tokenizer):
     assert not np.array_equal(first, second)
 
 
+@pytest.mark.slow
 def test_whole_word_masking_selects_every_piece_of_a_word(tiny_tokenizer):
     keras.utils.set_random_seed(2)
     vocabulary = tiny_tokenizer.vocabulary
@@ -120,6 +121,7 @@ def test_whole_word_masking_selects_every_piece_of_a_word(tiny_tokenizer):
     assert 0.14 < words_selected / words_total < 0.18
 
 
+@pytest.mark.slow
 def test_fill_mask_query_keeps_the_mask_token(tiny_tokenizer, tiny_backbone):
     head = MaskedLMHead(top_k=3)
     model = Task(tiny_backbone, head, tiny_tokenizer, 32)
@@ -180,6 +182,7 @@ def test_config_round_trip():
 
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
                     reason="transformers is needed to write a reference checkpoint")
+@pytest.mark.slow
 def test_loads_the_heads_of_a_hugging_face_checkpoint(tmp_path, tiny_vocabulary):
     import torch
     import transformers

@@ -6,6 +6,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from kerabert.heads.masked_lm import MaskedLMHead
@@ -63,6 +64,7 @@ def _masked_lm_model(tokenizer):
     return Task(make_tiny_backbone(), MaskedLMHead(), tokenizer, 32)
 
 
+@pytest.mark.slow
 def test_in_order_masking_repeats_with_the_seed(tiny_tokenizer):
     rng = np.random.default_rng(0)
     rows = rng.integers(5, tiny_tokenizer.vocabulary_size, size=(1100, 32)).astype(np.int32)

@@ -19,6 +19,9 @@ from kerabert.heads import masked_lm, registry, tagging
 from kerabert.task import Task, load_model
 from kerabert.testing import tiny_backbone, tiny_tokenizer
 
+# Exports, document runs and multi-process tests: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 
 def _registered_name(cls):
     return keras.saving.get_registered_name(cls)

@@ -59,6 +59,7 @@ def reference_max_context(spans, position):
 @pytest.mark.parametrize("sequence_length, doc_stride, words", [
     (16, 3, 15), (16, 5, 15), (16, 20, 15), (12, 2, 30), (16, 3, 4), (20, 4, 40),
 ])
+@pytest.mark.slow
 def test_windows_and_max_context_follow_the_reference(tiny_tokenizer, sequence_length,
                                                       doc_stride, words):
     context = " ".join((WORDS * 3)[:words])
@@ -99,6 +100,7 @@ def test_offsets_are_characters_of_the_original_context(tiny_tokenizer):
     assert features["context"].tolist() == [c.encode() for c in contexts]
 
 
+@pytest.mark.slow
 def test_targets_at_window_edges_and_outside(tiny_tokenizer):
     context = " ".join(WORDS)  # 15 tokens; windows of 10 starting at 0, 3, 6
     starts = [len(" ".join(WORDS[:i])) + (1 if i else 0) for i in range(len(WORDS))]
@@ -122,6 +124,7 @@ def test_targets_at_window_edges_and_outside(tiny_tokenizer):
                 assert text == gold[1], name
 
 
+@pytest.mark.slow
 def test_answer_offsets_count_characters_not_bytes(tiny_tokenizer):
     context = "東京 ünï — the city is paris ."
     start = context.index("paris")
@@ -188,6 +191,7 @@ def test_null_answer_threshold_and_n_best():
     assert result["answer"] == "john smith" and "null_score" not in result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("allow_no_answer", [False, True])
 def test_serving_outputs_match_python_decoding(tiny_tokenizer, allow_no_answer):
     contexts = [" ".join(WORDS), "東京 is a city .", " ".join(WORDS[::-1] * 2)]
@@ -245,6 +249,7 @@ def qa_examples(count, seed=0):
     return Examples(columns, source="synthetic")
 
 
+@pytest.mark.slow
 def test_prepare_examples_reports_answers_that_fit_no_window(tiny_tokenizer):
     head = QuestionAnsweringHead(max_query_length=8, doc_stride=4)
     examples = qa_examples(6)
@@ -260,6 +265,7 @@ def test_prepare_examples_reports_answers_that_fit_no_window(tiny_tokenizer):
     assert windows > 5
 
 
+@pytest.mark.slow
 def test_train_predict_save_and_load(tmp_path, tiny_backbone, tiny_tokenizer):
     from kerabert.task import build_model, load_model
     from kerabert.training import compile_task
@@ -288,6 +294,7 @@ def test_train_predict_save_and_load(tmp_path, tiny_backbone, tiny_tokenizer):
     assert loaded.head.get_config() == head.get_config()
 
 
+@pytest.mark.slow
 def test_cli_train_evaluate_predict(tmp_path, tiny_tokenizer, capsys):
     from kerabert.backbone import save_backbone
     from kerabert.cli import main

@@ -157,6 +157,7 @@ SENTENCES = [
 ]
 
 
+@pytest.mark.slow
 def test_train_save_reload_predict_and_evaluate_from_the_cli(tmp_path, tiny_backbone,
                                                              tiny_tokenizer, capsys):
     from kerabert.cli import main

@@ -22,6 +22,7 @@ EXAMPLES = {
 }
 
 
+@pytest.mark.slow
 def test_head_conforms_to_the_contract(tmp_path):
     report = check_head(SentenceSimilarityHead, EXAMPLES, options={"score_range": (0, 5)},
                         workdir=tmp_path)
@@ -30,6 +31,7 @@ def test_head_conforms_to_the_contract(tmp_path):
     assert report.result("export").status in ("passed", "skipped")
 
 
+@pytest.mark.slow
 def test_cls_pooling_and_bce_loss_conform():
     report = check_head(SentenceSimilarityHead, EXAMPLES,
                         options={"pooling": "cls", "loss": "bce"},

@@ -159,6 +159,7 @@ def test_held_out_figures_repeat_with_the_seed(tmp_path, tiny_tokenizer):
     assert before(1) != first
 
 
+@pytest.mark.slow
 def test_pretrain_resumes_from_its_backup_under_a_strategy(tmp_path, tiny_tokenizer):
     """`pretrain` runs through the fit core: a strategy, a precision, and a resume from
     the end-of-epoch backup (a leftover backup without `resume` is an error)."""

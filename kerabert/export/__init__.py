@@ -184,7 +184,7 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
             facts["signatures"].update(extra["signatures"])
             facts["requires"] = facts.get("requires", []) + extra["requires"]
         if format == "savedmodel":
-            facts["tf_serving"] = serving_config.card_facts(
+            facts["tf_serving"] = warmup.card_facts(
                 model, serving_root, name, options.get("text_signature", True))
         write_card(written.temporary, build_card(
             model, format=format, quantize=quantize, facts=facts, source=source,

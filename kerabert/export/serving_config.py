@@ -102,34 +102,3 @@ def write(root, mount=MOUNT, batch_sizes=BATCH_SIZES):
     _write_text(config, model_config(served_models(root), mount))
     _write_text(batching, batching_parameters(batch_sizes))
     return {CONFIG_FILE: config, BATCHING_FILE: batching}
-
-
-def card_facts(model, root, name, text_signature=True):
-    """What the card says about serving: versions a server needs, command, REST bodies.
-
-    Args:
-        model: the exported `Task`.
-        root: the layout root the server mounts.
-        name: TF Serving's model name.
-        text_signature: whether `serving_default` takes raw strings (else token ids).
-    """
-    import tensorflow as tf
-    import tensorflow_text
-
-    from kerabert.export import warmup
-
-    columns = warmup.example_inputs(model.head.fields, count=2)
-    inputs = {key: value.tolist() for key, value in
-              warmup.request_inputs(model, columns, text_signature).items()}
-    if text_signature:
-        inputs = {key: [v.decode("utf-8") for v in value] for key, value in inputs.items()}
-    rows = len(next(iter(inputs.values())))
-    return {
-        "tensorflow": tf.__version__,
-        "tensorflow_text": tensorflow_text.__version__ if text_signature else None,
-        "docker": docker_command(root),
-        "url": f"http://localhost:8501/v1/models/{name}:predict",
-        "instances": {"signature_name": "serving_default", "instances": [
-            {key: value[i] for key, value in inputs.items()} for i in range(rows)]},
-        "inputs": {"signature_name": "serving_default", "inputs": inputs},
-    }

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerabert.export.serving import ExportError
+from kerabert.export import serving_config
 from kerabert.export.serving_config import BATCH_SIZES
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
@@ -156,3 +157,31 @@ def read(path):
     for record in tf.data.TFRecordDataset(str(path)):
         logs.append(prediction_log_pb2.PredictionLog.FromString(record.numpy()))
     return logs
+
+
+def card_facts(model, root, name, text_signature=True):
+    """What the card says about serving: versions a server needs, command, REST bodies.
+
+    Args:
+        model: the exported `Task`.
+        root: the layout root the server mounts.
+        name: TF Serving's model name.
+        text_signature: whether `serving_default` takes raw strings (else token ids).
+    """
+    import tensorflow_text
+
+    columns = example_inputs(model.head.fields, count=2)
+    inputs = {key: value.tolist() for key, value in
+              request_inputs(model, columns, text_signature).items()}
+    if text_signature:
+        inputs = {key: [v.decode("utf-8") for v in value] for key, value in inputs.items()}
+    rows = len(next(iter(inputs.values())))
+    return {
+        "tensorflow": tf.__version__,
+        "tensorflow_text": tensorflow_text.__version__ if text_signature else None,
+        "docker": serving_config.docker_command(root),
+        "url": f"http://localhost:8501/v1/models/{name}:predict",
+        "instances": {"signature_name": "serving_default", "instances": [
+            {key: value[i] for key, value in inputs.items()} for i in range(rows)]},
+        "inputs": {"signature_name": "serving_default", "inputs": inputs},
+    }

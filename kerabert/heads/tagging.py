@@ -20,15 +20,13 @@ word's arg-max.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from kerabert.data.conll import (check_scheme, labels_for, read_tagged, split_tag,
-                                 tag_spans)
+from kerabert.data.conll import check_scheme, labels_for, read_tagged, split_tag
 from kerabert.data.tables import check_targets
 from kerabert.heads.base import Head
 from kerabert.heads.layers import dropout_logits
-from kerabert.heads.tag_decoding import DECODINGS, transitions, viterbi, viterbi_in_graph
+from kerabert.heads.tag_decoding import DECODINGS, transitions, viterbi_in_graph
 from kerabert.heads.tagging_format import format_predictions as _format_predictions
 from kerabert.heads.tagging_preprocessor import TaggingPreprocessor
 from kerabert.heads.word_shape import NUM_CASES
@@ -255,80 +253,8 @@ class TokenClassificationHead(Head):
         return [MaskedTokenAccuracy(name="accuracy")]
 
     # -- outputs ---------------------------------------------------------------------------
-    def word_probabilities(self, outputs, features, num_words):
-        """Stitch windows back: `[rows, length, labels]` -> one `[words, labels]` array
-        per example, read at each word's first piece in the window that owns it."""
-        logits = np.asarray(outputs, dtype=np.float64)
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
-        words = [np.zeros((n, logits.shape[-1])) for n in num_words]
-        rows, positions = np.nonzero(features["label_mask"])
-        examples = features["example_index"][rows]
-        for row, position, example in zip(rows, positions, examples):
-            words[example][features["word_index"][row, position]] = probabilities[row, position]
-        return words
-
-    def best_tags(self, probabilities):
-        """`[words, labels]` probabilities of one sentence -> its tag ids (`decoding`)."""
-        if not len(probabilities):
-            return np.zeros(0, int)
-        if self.decoding == "argmax":
-            return probabilities.argmax(axis=-1)
-        log_probs = np.log(np.maximum(probabilities, 1e-300))
-        return viterbi(log_probs, *transitions(self.labels, self.scheme))
-
-    def decode(self, outputs, features, examples):
-        texts = examples["text"]
-        label_mask = features["label_mask"] > 0
-        num_words, spans = [], []
-        for i, text in enumerate(texts):
-            if isinstance(text, (list, tuple, np.ndarray)):
-                words = [str(w) for w in text]
-                starts, position = [], 0
-                for word in words:
-                    starts.append(position)
-                    position += len(word) + 1
-                spans.append([(s, s + len(w)) for s, w in zip(starts, words)])
-                num_words.append(len(words))
-            else:
-                rows = features["example_index"] == i
-                mask = label_mask[rows]
-                index = features["word_index"][rows][mask]
-                count = int(index.max()) + 1 if index.size else 0
-                offsets = [(0, 0)] * count
-                for w, s, e in zip(index, features["word_start"][rows][mask],
-                                   features["word_end"][rows][mask]):
-                    offsets[w] = (int(s), int(e))
-                spans.append(offsets)
-                num_words.append(count)
-        probabilities = self.word_probabilities(outputs, features, num_words)
-        results = []
-        for text, offsets, probs in zip(texts, spans, probabilities):
-            raw = text if isinstance(text, str) else " ".join(str(w) for w in text)
-            best = self.best_tags(probs)
-            tags = [self.labels[b] for b in best]
-            scores = [float(probs[w, b]) for w, b in enumerate(best)]
-            entities = []
-            for kind, first, last in tag_spans(tags, self.scheme):
-                start, end = offsets[first][0], offsets[last - 1][1]
-                entities.append({
-                    "text": raw[start:end],
-                    "type": kind,
-                    "start": start,
-                    "end": end,
-                    "score": round(float(np.mean(scores[first:last])), 6),
-                    "word_start": first,
-                    "word_end": last,
-                })
-            results.append({
-                "entities": entities,
-                "words": [raw[s:e] for s, e in offsets],
-                "tags": tags,
-            })
-        return results
-
-    # The numpy `decode` above stays hand-written; `check_head` compares it with
-    # `serving_outputs` through this (contract 2).
+    # Decoding is written once, in TF ops (`serving_outputs`, Viterbi included); the
+    # base `decode` runs it and this shapes the rows (contract 2).
     format_predictions = _format_predictions
 
     def score(self, predictions, examples):

@@ -34,6 +34,8 @@ def main():
     parser.add_argument("--sequence-length", type=int, help="default: the head's recipe")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label-all-pieces", action="store_true")
+    parser.add_argument("--no-case-feature", action="store_true",
+                        help="ablation: the head without its word-shape (case) input")
     parser.add_argument("--output", help="where to save the model and metrics "
                                          "(default: runs/ner-<dataset>)")
     args = parser.parse_args()
@@ -58,12 +60,14 @@ def main():
         verbose=2,
         seed=args.seed,
         label_all_pieces=args.label_all_pieces,
+        case_feature=not args.no_case_feature,
     )
     total_seconds = time.perf_counter() - started
     validation = report["validation"]
     report.update(
         dataset=args.dataset,
         label_all_pieces=args.label_all_pieces,
+        case_feature=not args.no_case_feature,
         total_seconds=round(total_seconds, 1),
         validation_sentences_per_second=round(
             validation["sentences"] / report["validation_seconds"], 2),

@@ -120,10 +120,9 @@ class Task(keras.Model):
         Untraced: wrap it in `tf.function` (or a `tf.data` map) to run it in a graph.
         """
         preprocessor = self.head.preprocessor(self.tokenizer, self.sequence_length)
-        trim = pipeline.trim_fn(
-            pipeline.bucket_boundaries(self.sequence_length), self.sequence_length
-        )
-        return lambda batch: trim(preprocessor(batch)[0])[0]
+        boundaries = pipeline.bucket_boundaries(self.sequence_length)
+        return lambda batch: pipeline.trim_features(
+            preprocessor(batch)[0], self.sequence_length, boundaries)[0]
 
     def _predict_function(self, example_tensors=None):
         """Raw batch -> `(trimmed features, outputs)`, traced once and kept between calls

@@ -103,3 +103,15 @@ def test_lora_rank_and_flatten_layers(backbone):
     assert compat.lora_rank(lora) is None
     lora.enable_lora(2)
     assert compat.lora_rank(lora) == 2
+
+
+def test_tf2onnx_optimizer_list_and_frozen_conversion_entry():
+    from tf2onnx import convert, optimizer
+
+    wrapped = compat.tf2onnx_collecting_optimizers()
+    originals = optimizer._get_optimizers()
+    assert list(wrapped) == list(originals) and "fold_constants" in wrapped
+    assert all(issubclass(wrapped[name], originals[name]) for name in originals)
+    parameters = inspect.signature(convert._convert_common).parameters
+    assert {"frozen_graph", "optimizers", "custom_op_handlers"} <= set(parameters)
+    assert any(p.kind is p.VAR_KEYWORD for p in parameters.values())  # opset, names, ..." 

@@ -98,30 +98,41 @@ def preprocess_fn(preprocessor):
     return fn
 
 
-def trim_fn(boundaries, sequence_length, token_level_targets=False):
-    """Cut a batch's per-token tensors to the smallest boundary that fits its rows
-    (`boundaries=None`: to its longest row)."""
-    bounds = None if boundaries is None else tf.constant(boundaries, tf.int32)
+def trim_features(features, sequence_length, boundaries=None):
+    """Cut a batch's per-token features to the smallest of `boundaries` that fits its
+    longest row (`boundaries=None`: to the longest row itself); returns
+    `(features, length)`.
 
-    def cut(tensor, length):
-        # Per-token tensors are the rank>=2 ones that span the full packed length.
-        if tensor.shape.rank is not None and tensor.shape.rank >= 2:
-            if tensor.shape[1] == sequence_length:
-                return tensor[:, :length]
-        return tensor
+    Per-token tensors are the rank>=2 ones whose dimension 1 is `sequence_length`, so
+    heads see the same shapes in training, `predict_examples` and every export.
+    """
+    longest = tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1))
+    if boundaries is None:
+        length = longest
+    else:
+        bounds = tf.constant(boundaries, tf.int32)
+        index = tf.searchsorted(bounds, tf.reshape(longest, [1]), side="left")[0]
+        length = tf.gather(bounds, tf.minimum(index, len(boundaries) - 1))
+    return {k: _cut(v, length, sequence_length) for k, v in features.items()}, length
+
+
+def _cut(tensor, length, sequence_length):
+    if tensor.shape.rank is not None and tensor.shape.rank >= 2:
+        if tensor.shape[1] == sequence_length:
+            return tensor[:, :length]
+    return tensor
+
+
+def trim_fn(boundaries, sequence_length, token_level_targets=False):
+    """`trim_features` for `Dataset.map` over `(features, *targets)` elements; per-token
+    targets are cut too when `token_level_targets`."""
 
     def fn(*element):
-        features = element[0]
-        longest = tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1))
-        if bounds is None:
-            length = longest
-        else:
-            index = tf.searchsorted(bounds, tf.reshape(longest, [1]), side="left")[0]
-            length = tf.gather(bounds, tf.minimum(index, len(boundaries) - 1))
-        out = [{k: cut(v, length) for k, v in features.items()}]
+        features, length = trim_features(element[0], sequence_length, boundaries)
+        out = [features]
         for rest in element[1:]:
             if token_level_targets:
-                rest = tf.nest.map_structure(lambda t: cut(t, length), rest)
+                rest = tf.nest.map_structure(lambda t: _cut(t, length, sequence_length), rest)
             out.append(rest)
         return tuple(out)
 

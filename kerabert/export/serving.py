@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kerabert.data.pipeline import trim_features
 from kerabert.heads.base import Head
 
 
@@ -69,22 +70,10 @@ def output_name(model):
 
 
 def trim_to_longest(features, sequence_length):
-    """Cut per-token features to the batch's longest row.
-
-    Serving batches are often short sentences: attention over 128 padded positions
-    would cost several times more than over the real tokens. Per-token features are
-    the rank>=2 tensors whose dimension 1 is `sequence_length`, as in the tf.data
-    pipeline, so heads see the same shapes they see in `predict_examples`.
-    """
-    longest = tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1))
-    trimmed = {}
-    for name, tensor in features.items():
-        if tensor.shape.rank is not None and tensor.shape.rank >= 2 and (
-            tensor.shape[1] == sequence_length
-        ):
-            tensor = tensor[:, :longest]
-        trimmed[name] = tensor
-    return trimmed
+    """Cut per-token features to the batch's longest row: serving batches are often
+    short sentences, and attention over 128 padded positions would cost several times
+    more than over the real tokens (`kerabert.data.pipeline.trim_features`)."""
+    return trim_features(features, sequence_length)[0]
 
 
 def make_text_fn(model, trim=True):

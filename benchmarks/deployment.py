@@ -134,7 +134,9 @@ def main():
     parser.add_argument("--max-train-examples", type=int, default=2000)
     parser.add_argument("--sequence-length", type=int, default=64)
     parser.add_argument("--formats", default="mediapipe,mediapipe-int8,mediapipe-int8-full,"
-                                              "onnx-text,onnx-text-int8,tflite,tflite-int8,onnx")
+                        "onnx-text,onnx-text-int8,tflite,tflite-int8,onnx",
+                        help="comma-separated; a -nofusion suffix exports ONNX without "
+                             "kerabert.export.onnx_fusion")
     args = parser.parse_args()
 
     import kerabert
@@ -165,9 +167,11 @@ def main():
                "model": str(run), "keras_accuracy": float(np.mean(
                    [a == b for a, b in zip(labels, gold)])), "rows": []}
     for name in args.formats.split(","):
-        base, _, quantize = name.partition("-int8")
+        # "-nofusion": the ONNX graph as tf2onnx wrote it (kerabert.export.onnx_fusion off)
+        core = name.removesuffix("-nofusion")
+        base, _, quantize = core.partition("-int8")
         quantize = ("int8" + quantize) if _ else None
-        options = {}
+        options = {} if core == name else {"onnx_fusion": False}
         if quantize == "int8-full":
             options["calibration_data"] = args.train
         if base == "onnx-text":

@@ -41,6 +41,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--onnx-tokenizer", action="store_true",
                         help="onnx: also write model_text.onnx with the tokenizer in the "
                              "graph (raw text in; onnxruntime-extensions; classifiers)")
+    parser.add_argument("--no-onnx-fusion", action="store_true",
+                        help="onnx: keep tf2onnx's graph as written (no layer-norm, GELU "
+                             "and projection rewrite for onnxruntime)")
     parser.add_argument("--warmup-data", metavar="FILE",
                         help="savedmodel: build the TF Serving warmup requests from this "
                              "file's texts (e.g. the validation data; default: the card's "
@@ -66,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         options["opset"] = args.opset
     if args.onnx_tokenizer:
         options["onnx_tokenizer"] = True
+    if args.no_onnx_fusion:
+        if args.format != "onnx":
+            raise UserError("--no-onnx-fusion applies to --format onnx")
+        options["onnx_fusion"] = False
     if args.calibration_data:
         options["calibration_data"] = args.calibration_data
     if args.warmup_data:

@@ -101,7 +101,8 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
             `models.config` and `batching_parameters.txt` beside the model folders;
             default: when exporting into the layout, not with `destination`).
             ONNX: `onnx_tokenizer=True` also writes `model_text.onnx`, tokenizer in the
-            graph (onnxruntime-extensions; single-label classifiers).
+            graph (onnxruntime-extensions; single-label classifiers); `onnx_fusion=False`
+            keeps tf2onnx's graph as written (no `kerabert.export.onnx_fusion` rewrite).
 
     Returns:
         The `Path` of the written directory.
@@ -124,7 +125,7 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
                           "not savedmodel")
     unknown = set(options) - {"text_signature", "opset", "warmup", "warmup_data",
                               "warmup_read_options", "serving_config", "onnx_tokenizer",
-                              "calibration_data", "calibration_read_options"}
+                              "onnx_fusion", "calibration_data", "calibration_read_options"}
     if unknown:
         raise ExportError(f"unknown export option(s) {sorted(unknown)}")
     write_config = options.pop("serving_config", None)
@@ -133,6 +134,8 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
     if calibration_data is not None and quantize != "int8-full":
         raise ExportError("calibration data is for quantize='int8-full'")
     onnx_tokenizer = options.pop("onnx_tokenizer", False)
+    if "onnx_fusion" in options and format != "onnx":
+        raise ExportError("onnx_fusion applies to format onnx")
     if onnx_tokenizer and format != "onnx":
         raise ExportError("onnx_tokenizer applies to format onnx")
     warmup_data = options.pop("warmup_data", None)

@@ -206,7 +206,7 @@ def tokenizer_settings(model):
     }
 
 
-def write(model, directory, *, quantize=None, opset=DEFAULT_OPSET, **unused):
+def write(model, directory, *, quantize=None, opset=DEFAULT_OPSET, onnx_fusion=True, **unused):
     """Write `model.onnx`, `vocabulary.txt`, `tokenizer.json`; returns model-card facts."""
     import tempfile
     from pathlib import Path
@@ -218,10 +218,10 @@ def write(model, directory, *, quantize=None, opset=DEFAULT_OPSET, **unused):
     directory = Path(directory)
     if quantize:
         with tempfile.TemporaryDirectory(prefix="kerabert-onnx-") as scratch:
-            convert(model, Path(scratch) / MODEL_FILE, opset=opset)
+            convert(model, Path(scratch) / MODEL_FILE, opset=opset, fuse=onnx_fusion)
             quantize_dynamic(Path(scratch) / MODEL_FILE, directory / MODEL_FILE)
     else:
-        convert(model, directory / MODEL_FILE, opset=opset)
+        convert(model, directory / MODEL_FILE, opset=opset, fuse=onnx_fusion)
     with open(directory / VOCABULARY_FILE, "w", encoding="utf-8") as f:
         f.write("\n".join(model.tokenizer.vocabulary) + "\n")
     with open(directory / TOKENIZER_FILE, "w", encoding="utf-8") as f:

@@ -149,7 +149,10 @@ def _layer_norms(g, inserted):
             "LayerNormalization",
             [x, g.add_constant(gamma.reshape(width).astype(np.float32), "gamma"),
              g.add_constant(beta.reshape(width).astype(np.float32), "beta")],
-            [out.output[0]], axis=-1, epsilon=float(eps.reshape(())),
+            # GlobalAveragePool averages over every axis from 2 on, as LayerNormalization
+            # with axis=2 normalizes: the same for any rank.
+            [out.output[0]], axis=2 if mean.op_type == "GlobalAveragePool" else -1,
+            epsilon=float(eps.reshape(())),
             name=f"kerabert_fusion/LayerNormalization_{count}")
         group = [mean, neg, sub, square, variance, add_eps, sqrt, reciprocal, scale, times_x,
                  times_mean, shift, out]

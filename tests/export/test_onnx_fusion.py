@@ -109,3 +109,18 @@ def test_unrecognised_graphs_are_left_alone():
     assert onnx_fusion.fuse(proto) == {"layer_norms": 0, "gelus": 0, "gemms": 0}
     assert proto.SerializeToString() == before
     onnx.checker.check_model(proto)
+
+
+def test_the_rewrite_can_be_turned_off_and_only_for_onnx(exported, tmp_path, capsys):
+    import kerabert
+    from kerabert.cli import main
+    from kerabert.export import ExportError
+
+    model, _ = exported
+    with pytest.raises(ExportError, match="onnx_fusion applies to format onnx"):
+        kerabert.export(model, "tflite", root=tmp_path, name="m", onnx_fusion=False)
+    path = kerabert.export(model, "onnx", root=tmp_path, name="m", onnx_fusion=False)
+    assert _ops(path / "model.onnx")["LayerNormalization"] == 0
+    assert main(["export", str(tmp_path / "nosuch"), "--format", "tflite",
+                 "--no-onnx-fusion"]) == 2
+    assert "--no-onnx-fusion applies to --format onnx" in capsys.readouterr().err

@@ -226,29 +226,33 @@ def _load(ep, dist_name, version=""):
 @contextlib.contextmanager
 def _own_interrupts():
     """Tell a real SIGINT (the user's Ctrl-C) from a `KeyboardInterrupt` a plugin raises
-    at import: yields a function that says whether a SIGINT arrived."""
+    at import: yields a function that says whether a SIGINT arrived.
+
+    Whatever handler was installed (Python's default, a test runner's, an application's)
+    still gets the signal: ours records it, then hands it on.
+    """
     received = []
     try:
         previous = signal.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:
-            raise ValueError  # another handler: leave it alone
     except ValueError:
-        yield lambda: True  # no handler of ours: treat every interrupt as the user's
-        return
+        previous = signal.default_int_handler
 
     def handler(signum, frame):
         received.append(signum)
-        raise KeyboardInterrupt
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:  # SIG_DFL, or a handler not set from Python
+            raise KeyboardInterrupt
 
     try:
         signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        yield lambda: True
+    except ValueError:  # not the main thread: signals go to the main thread anyway
+        yield lambda: False
         return
     try:
         yield lambda: bool(received)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 def _report(key, error):

@@ -100,9 +100,8 @@ def _layer_norms(g, inserted):
 
     count = 0
     for mean in list(g.graph.node):
-        if mean.op_type not in ("GlobalAveragePool", "ReduceMean") or id(mean) in g.removed:
-            continue
-        if mean.op_type == "ReduceMean" and not _reduces_last_axis(g, mean):
+        # tf2onnx writes the means as GlobalAveragePool (its global_pool_optimizer).
+        if mean.op_type != "GlobalAveragePool" or id(mean) in g.removed:
             continue
         x, m = mean.input[0], mean.output[0]
         users = g.users(m)
@@ -113,9 +112,8 @@ def _layer_norms(g, inserted):
         square = g.only_user(sub.output[0], "Mul")
         if square is None or list(square.input) != [sub.output[0]] * 2:
             continue
-        variance = g.only_user(square.output[0], mean.op_type)
-        if variance is None or (mean.op_type == "ReduceMean"
-                                and not _reduces_last_axis(g, variance)):
+        variance = g.only_user(square.output[0], "GlobalAveragePool")
+        if variance is None:
             continue
         add_eps = g.only_user(variance.output[0], "Add")
         eps = add_eps and g.constant(g.other_input(add_eps, variance.output[0]))
@@ -151,8 +149,7 @@ def _layer_norms(g, inserted):
              g.add_constant(beta.reshape(width).astype(np.float32), "beta")],
             # GlobalAveragePool averages over every axis from 2 on, as LayerNormalization
             # with axis=2 normalizes: the same for any rank.
-            [out.output[0]], axis=2 if mean.op_type == "GlobalAveragePool" else -1,
-            epsilon=float(eps.reshape(())),
+            [out.output[0]], axis=2, epsilon=float(eps.reshape(())),
             name=f"kerabert_fusion/LayerNormalization_{count}")
         group = [mean, neg, sub, square, variance, add_eps, sqrt, reciprocal, scale, times_x,
                  times_mean, shift, out]
@@ -160,15 +157,6 @@ def _layer_norms(g, inserted):
         inserted[id(mean)] = [node]
         count += 1
     return count
-
-
-def _reduces_last_axis(g, node):
-    axes = [a.ints for a in node.attribute if a.name == "axes"]
-    if not axes and len(node.input) > 1:
-        value = g.constant(node.input[1])
-        axes = [list(value.reshape(-1))] if value is not None else []
-    keepdims = [a.i for a in node.attribute if a.name == "keepdims"]
-    return bool(axes) and list(axes[0]) == [-1] and keepdims != [0]
 
 
 def _gelus(g, inserted):

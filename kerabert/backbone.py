@@ -5,7 +5,8 @@
 vocabulary. `spec` may be:
 
 - a Hugging Face folder: `config.json` (`model_type: bert`), `model.safetensors`
-  (or a sharded `model.safetensors.index.json`), `vocab.txt`;
+  (or a sharded `model.safetensors.index.json`), `vocab.txt` (or the WordPiece
+  vocabulary inside `tokenizer.json`, all transformers 5 writes);
 - a keras-hub preset folder (`config.json` naming a BERT backbone, `model.weights.h5`,
   `tokenizer.json`, `assets/tokenizer/vocabulary.txt`), which is also what
   `save_backbone` and `kerabert pretrain` write;
@@ -30,6 +31,10 @@ import numpy as np
 
 from kerabert import compat
 from kerabert.tokenizer import BertTokenizer
+from kerabert.validation import CheckpointError
+
+__all__ = ["BertBackbone", "CheckpointError", "is_backbone_spec", "load_backbone",
+           "resolve_backbone", "save_backbone"]
 
 # Standard BERT names -> keras-hub preset handles (downloaded by keras-hub; needs internet).
 KERAS_HUB_PRESETS = {
@@ -59,10 +64,6 @@ _HF_ACTIVATIONS = {
     "gelu_fast": "gelu_approximate",
     "relu": "relu",
 }
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message names the path and what is wrong."""
 
 
 def _activation(name):
@@ -246,6 +247,23 @@ def _read_vocabulary(path):
     return vocabulary
 
 
+def _hf_vocabulary(path):
+    """The WordPiece vocabulary of a Hugging Face folder: `vocab.txt`, else the one inside
+    `tokenizer.json` (transformers 5 writes only the latter)."""
+    if (path / "vocab.txt").exists() or not (path / "tokenizer.json").exists():
+        return _read_vocabulary(path / "vocab.txt")
+    tokenizer_json = path / "tokenizer.json"
+    model = _read_json(tokenizer_json).get("model") or {}
+    if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+        raise CheckpointError(
+            f"{tokenizer_json}: model type {model.get('type')!r} is not a WordPiece "
+            "vocabulary, and there is no vocab.txt")
+    by_id = sorted(model["vocab"].items(), key=lambda item: item[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise CheckpointError(f"{tokenizer_json}: the WordPiece ids are not 0..{len(by_id) - 1}")
+    return [token for token, _ in by_id]
+
+
 def _hf_lowercase(path):
     """Lower-casing as the checkpoint's own tokenizer does it."""
     tokenizer_json = path / "tokenizer.json"
@@ -292,15 +310,40 @@ def _load_hf_folder(path, config, lowercase, dtype, load_weights):
             else "no model.safetensors"
         )
         raise CheckpointError(f"{path}: {detail}")
-    vocabulary = _read_vocabulary(path / "vocab.txt")
+    vocabulary = _hf_vocabulary(path)
     if lowercase is None:
         lowercase = _hf_lowercase(path)
-    loader = compat.preset_loader(str(path))
-    kwargs = {"hidden_activation": _HF_ACTIVATIONS[hidden_act]}
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    backbone = loader.load_backbone(BertBackbone, load_weights, **kwargs)
+    backbone = _backbone_from_config(config, path / "config.json",
+                                     _HF_ACTIVATIONS[hidden_act], dtype,
+                                     dropout=config.get("hidden_dropout_prob", 0.1))
+    if load_weights:
+        # kerabert's own name table (kerabert.hf_weights): keras-hub's converter needs
+        # a pooler, which token, span and masked-LM checkpoints do not have.
+        from kerabert.hf_weights import load_backbone_weights
+
+        load_backbone_weights(backbone, path)
     return backbone, BertTokenizer(vocabulary=vocabulary, lowercase=lowercase)
+
+
+def _backbone_from_config(config, config_path, hidden_activation, dtype, **options):
+    """A `BertBackbone` from a Hugging Face or Google BERT config (the same field names)."""
+    missing = [key for key in ("vocab_size", "hidden_size", "num_hidden_layers",
+                               "num_attention_heads", "intermediate_size") if key not in config]
+    if missing:
+        raise CheckpointError(f"{config_path}: missing fields {missing}")
+    if dtype is not None:
+        options["dtype"] = dtype
+    return BertBackbone(
+        vocabulary_size=config["vocab_size"],
+        num_layers=config["num_hidden_layers"],
+        num_heads=config["num_attention_heads"],
+        hidden_dim=config["hidden_size"],
+        intermediate_dim=config["intermediate_size"],
+        max_sequence_length=config.get("max_position_embeddings", 512),
+        num_segments=config.get("type_vocab_size", 2),
+        hidden_activation=hidden_activation,
+        **options,
+    )
 
 
 def _load_keras_hub_folder(path, config, lowercase, dtype, load_weights):
@@ -373,34 +416,15 @@ def _load_google_checkpoint(path, lowercase, dtype, load_weights):
     if not config_path.exists():
         raise CheckpointError(f"{folder}: missing bert_config.json beside {prefix.name}")
     config = _read_json(config_path)
-    missing = [
-        key
-        for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                    "intermediate_size")
-        if key not in config
-    ]
-    if missing:
-        raise CheckpointError(f"{config_path}: missing fields {missing}")
     vocabulary = _read_vocabulary(folder / "vocab.txt")
     if lowercase is None:
         # Google ships the casing in the model name ("uncased_L-12_H-768_A-12"); the
         # vocabulary tells the same: an uncased one has no capitalised word pieces.
         lowercase = not any(t[:1].isupper() for t in vocabulary if not t.startswith("["))
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    backbone = BertBackbone(
-        vocabulary_size=config["vocab_size"],
-        num_layers=config["num_hidden_layers"],
-        num_heads=config["num_attention_heads"],
-        hidden_dim=config["hidden_size"],
-        intermediate_dim=config["intermediate_size"],
-        max_sequence_length=config.get("max_position_embeddings", 512),
-        num_segments=config.get("type_vocab_size", 2),
-        # Google's modeling.py computes "gelu" with the tanh approximation.
-        hidden_activation="gelu_approximate"
-        if config.get("hidden_act", "gelu") == "gelu"
-        else config["hidden_act"],
-        **kwargs,
-    )
+    # Google's modeling.py computes "gelu" with the tanh approximation.
+    activation = config.get("hidden_act", "gelu")
+    backbone = _backbone_from_config(
+        config, config_path, "gelu_approximate" if activation == "gelu" else activation, dtype)
     if load_weights:
         reader = tf.train.load_checkpoint(str(prefix))
         _assign_google_weights(backbone, reader, prefix)

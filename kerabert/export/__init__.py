@@ -5,7 +5,9 @@
 `savedmodels/<model-name>-<format>/<version>/` for the others (the next version; never
 overwritten), atomically
 (a temporary sibling renamed when complete), with a model card (`card.json`,
-`README.md`). SavedModel and TFLite take raw strings and decode in the graph (the head's
+`README.md`). `huggingface` writes a
+folder `transformers` loads (`kerabert.huggingface`). SavedModel and TFLite take raw
+strings and decode in the graph (the head's
 `serving_outputs`); ONNX takes token ids and ships the tokenizer's files and a Python
 client (`kerabert.export.client`). `mediapipe` is a TFLite on token ids with MediaPipe's
 metadata (vocabulary, labels) for its `TextClassifier`. See `docs/export.md`.
@@ -25,7 +27,7 @@ from kerabert.export.card import build_card, write_card
 from kerabert.export.layout import DEFAULT_ROOT, DestinationExistsError
 from kerabert.export.serving import ExportError, check_exportable
 
-FORMATS = ("savedmodel", "tflite", "onnx", "mediapipe")
+FORMATS = ("savedmodel", "tflite", "onnx", "mediapipe", "huggingface")
 QUANTIZATIONS = (None, "int8", "int8-full")
 
 __all__ = ["DestinationExistsError", "ExportError", "FORMATS", "export"]
@@ -38,18 +40,24 @@ def _writer(format):
         from kerabert.export import tflite as module
     elif format == "mediapipe":
         from kerabert.export import mediapipe as module
+    elif format == "huggingface":
+        from kerabert.export import huggingface as module
     else:
         from kerabert.export import onnx as module
     return module.write
 
 
 def _load(model):
-    """`(task, source, metrics)` from a Task, a `.keras` file or a training folder."""
+    """`(task, source, metrics)` from a Task, a `.keras` file, a training folder or a
+    fine-tuned Hugging Face folder."""
     if not isinstance(model, (str, Path)):
         return model, None, None
+    from kerabert.huggingface import is_folder
     from kerabert.task import load_model
 
     path = Path(model)
+    if is_folder(path) and not (path / "model.keras").exists():
+        return load_model(path, compile=False), path, None
     if path.is_dir():
         path = path / "model.keras"
     if not path.is_file():
@@ -80,7 +88,8 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
             (its `metrics.json` goes into the model card).
         format: `"savedmodel"` (TF Serving; raw strings in), `"tflite"` (tokenizer
             inside; raw strings in), `"onnx"` (token ids in; tokenizer files beside) or
-            `"mediapipe"` (TFLite for MediaPipe's TextClassifier; classifiers only).
+            `"mediapipe"` (TFLite for MediaPipe's TextClassifier; classifiers only) or
+            `"huggingface"` (a folder transformers loads, head and labels included).
         destination: an exact directory to write (must not exist). By default,
             `<root>/<name>/<next version>/` (SavedModel) or
             `<root>/<name>-<format>/<next version>/` (other formats).
@@ -120,6 +129,8 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
     if quantize == "int8-full" and format not in ("mediapipe", "onnx"):
         raise ExportError("int8-full (calibrated) quantization is available for mediapipe "
                           "and onnx")
+    if quantize and format == "huggingface":
+        raise ExportError("the huggingface format holds float32 weights (no quantization)")
     if quantize and format == "savedmodel":
         raise ExportError("int8 quantization is available for tflite, mediapipe and onnx, "
                           "not savedmodel")
@@ -146,6 +157,10 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
                           "format savedmodel")
     model, source, found_metrics = _load(model)
     check_exportable(model)
+    if format == "huggingface":
+        from kerabert.export import huggingface
+
+        huggingface.check(model)
     if onnx_tokenizer:
         from kerabert.export import onnx_text
 

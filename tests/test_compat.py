@@ -97,6 +97,19 @@ def test_lora_rank_and_flatten_layers(backbone):
     assert compat.lora_rank(lora) == 2
 
 
+def test_freeze_function_gives_constants_only():
+    variable = tf.Variable([[1.0, 2.0]])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)], autograph=False)
+    def double(x):
+        return x * variable
+
+    graph_def = compat.freeze_function(double.get_concrete_function())
+    ops = {node.op for node in graph_def.node}
+    assert "Const" in ops and not ops & {"VarHandleOp", "ReadVariableOp", "ResourceGather"}
+    assert isinstance(graph_def, tf.compat.v1.GraphDef)
+
+
 def test_tf2onnx_optimizer_list_and_frozen_conversion_entry():
     from tf2onnx import convert, optimizer
 

@@ -56,7 +56,6 @@ def convert(model, path, *, opset=DEFAULT_OPSET, fuse=True):
         fuse: rewrite layer norms, GELUs and attention projections into the forms
             onnxruntime fuses and quantizes (`kerabert.export.onnx_fusion`).
     """
-    from tf2onnx import tf_loader
     from tf2onnx.convert import tensor_names_from_structed
 
     from kerabert import compat
@@ -75,14 +74,15 @@ def convert(model, path, *, opset=DEFAULT_OPSET, fuse=True):
     def numeric(*args):
         return ids_fn(dict(zip(names, args)))
 
-    # tf2onnx's `from_function`, with a garbage collection after each graph optimizer
-    # (without it, its graph copies took 6.4 GB for a 91 MB model).
+    # tf2onnx's `from_function` without its grappler pass, then its conversion with a
+    # garbage collection after each graph optimizer: for a 91 MB model its graph copies
+    # took 6.4 GB without the collections, grappler 0.6 GB more (kerabert.compat).
     function = numeric.get_concrete_function(*signature)
     inputs = [t.name for t in function.inputs if t.dtype != tf.dtypes.resource]
     outputs = [t.name for t in function.outputs if t.dtype != tf.dtypes.resource]
     renames = tensor_names_from_structed(function, inputs, outputs)
     with tf.device("/cpu:0"):
-        frozen = tf_loader.from_function(function, inputs, outputs)
+        frozen = compat.freeze_function(function)
         proto, _ = compat.tf2onnx_convert_frozen(
             frozen, name=function.name, continue_on_error=True, opset=opset,
             custom_op_handlers={"Erfc": (_erfc, [])}, input_names=inputs,

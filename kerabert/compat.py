@@ -121,8 +121,8 @@ def freeze_function(function: Any) -> Any:
 
     That pass gave the same ONNX graph for a fine-tuned all-MiniLM-L6-v2 (550 nodes,
     outputs equal to 0.0), while its copies of the graph, weights included, raised the
-    export's peak from 2.3 to 2.9 GB (the ONNX export tests check every head without it). TensorFlow's
-    `convert_variables_to_constants_v2` has no public equivalent.
+    export's peak from 2.3 to 2.9 GB; the ONNX export tests check every head without it.
+    TensorFlow's `convert_variables_to_constants_v2` has no public equivalent.
     """
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,

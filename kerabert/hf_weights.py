@@ -29,7 +29,7 @@ _ALIASES = {".gamma": ".weight", ".beta": ".bias"}
 
 
 class Port:
-    """One weight: a Keras variable, its Hugging Face name, and the two layouts.
+    """One weight: a Keras variable and how its array maps to Hugging Face's layout.
 
     `to_hf(value)` turns the Keras array into Hugging Face's (torch `Linear` weights are
     `[out, in]`, keras-hub's attention kernels `[in, heads, head_dim]`); `to_keras`

@@ -3,14 +3,13 @@
 `export(model, format=...)` writes one format into TF Serving's layout,
 `savedmodels/<model-name>/<version>/` for SavedModels and
 `savedmodels/<model-name>-<format>/<version>/` for the others (the next version; never
-overwritten), atomically
-(a temporary sibling renamed when complete), with a model card (`card.json`,
-`README.md`). `huggingface` writes a
-folder `transformers` loads (`kerabert.huggingface`). SavedModel and TFLite take raw
-strings and decode in the graph (the head's
-`serving_outputs`); ONNX takes token ids and ships the tokenizer's files and a Python
-client (`kerabert.export.client`). `mediapipe` is a TFLite on token ids with MediaPipe's
-metadata (vocabulary, labels) for its `TextClassifier`. See `docs/export.md`.
+overwritten), atomically (a temporary sibling renamed when complete), with a model card
+(`card.json`, `README.md`). SavedModel and TFLite take raw strings and decode in the
+graph (the head's `serving_outputs`); ONNX takes token ids and ships the tokenizer's
+files and a Python client (`kerabert.export.client`). `mediapipe` is a TFLite on token
+ids with MediaPipe's metadata (vocabulary, labels) for its `TextClassifier`;
+`huggingface` is a folder `transformers` loads (`kerabert.huggingface`). See
+`docs/export.md`.
 """
 
 from __future__ import annotations

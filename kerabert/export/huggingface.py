@@ -15,7 +15,7 @@ from kerabert.export.serving import ExportError
 def check(model):
     """Raise `ExportError` (naming what) unless the model has a Hugging Face architecture;
     run before the export folder is made."""
-    from kerabert.backbone import CheckpointError
+    from kerabert.validation import CheckpointError
     from kerabert.huggingface import architecture_of
 
     try:
@@ -26,7 +26,7 @@ def check(model):
 
 def write(model, directory, **unused):
     """Write the Hugging Face folder into `directory`; returns the model-card facts."""
-    from kerabert.backbone import CheckpointError
+    from kerabert.validation import CheckpointError
     from kerabert.huggingface import write_folder
 
     try:

@@ -147,9 +147,6 @@ class Tensors:
     def __contains__(self, name):
         return name in self._where
 
-    def names(self):
-        return set(self._where)
-
     def get(self, name):
         if name not in self._where:
             raise CheckpointError(f"{self.source}: no tensor {name!r}")
@@ -179,14 +176,6 @@ def load_backbone_weights(backbone, folder) -> None:
     initialisation, as transformers does for `BertModel` on such a checkpoint)."""
     tensors = Tensors(folder)
     pooler = f"{tensors.prefix}pooler.dense.weight" in tensors
-    ports = backbone_weights(backbone, pooler=pooler)
-    position = f"{tensors.prefix}embeddings.position_embeddings.weight"
-    if position in tensors:  # a checkpoint with more positions than the model keeps
-        table = tensors.get(position)
-        keep = ports["embeddings.position_embeddings.weight"].variable
-        if table.shape[0] > keep.shape[0]:
-            keep.assign(table[: keep.shape[0]].astype(keep.dtype))
-            del ports["embeddings.position_embeddings.weight"]
-    assign(ports, tensors, tensors.prefix)
+    assign(backbone_weights(backbone, pooler=pooler), tensors, tensors.prefix)
 
 

@@ -129,21 +129,6 @@ def is_folder(path) -> bool:
         return True  # unreadable JSON: `read_task` names the line
 
 
-def task_architecture(folder) -> str | None:
-    """The fine-tuned architecture of a Hugging Face BERT folder (None if it is not one:
-    a `.keras` file, a training folder, a backbone-only checkpoint)."""
-    if not is_folder(folder):
-        return None
-    try:
-        config = read_config(folder)
-    except CheckpointError:
-        return None
-    architectures = config.get("architectures") or []
-    if config.get("model_type") != "bert" or not architectures:
-        return None
-    return architectures[0] if architectures[0] in ARCHITECTURES else None
-
-
 def _labels(config, config_path, what):
     id2label = config.get("id2label") or {}
     count = config.get("num_labels") or len(id2label)
@@ -230,12 +215,16 @@ def read_task(folder: str | os.PathLike, *,
 
 def load_head_weights(model, folder: str | os.PathLike) -> None:
     """Load a fine-tuned Hugging Face folder's head weights into the task built on it."""
+    from kerabert.heads.masked_lm_weights import read_head_weights
+
     architecture = architecture_of(model.head)
     if architecture in (MASKED_LM, PRETRAINING):
-        message = model.head.load_checkpoint_weights(model, folder)
-        if "newly initialised" in message:
+        found = read_head_weights(folder)
+        groups = {"mlm", "nsp"} if architecture == PRETRAINING else {"mlm"}
+        if found is None or not groups <= set(found.weights):
             raise CheckpointError(f"{folder}: a {architecture} checkpoint without its head "
-                                  f"weights ({message})")
+                                  f"weights (no {' / '.join(sorted(groups))} tensors)")
+        model.head.load_checkpoint_weights(model, folder)
     else:
         assign(head_weights(model), Tensors(folder))
 
@@ -294,9 +283,11 @@ def tokenizer_files(tokenizer) -> dict[str, str]:
              for t in sorted(set(special.values()) & set(index), key=index.get)]
     cls, sep = tokenizer.cls_token, tokenizer.sep_token
 
-    def template(*parts):
-        return [{"SpecialToken": {"id": p[1:], "type_id": t}} if p.startswith("$")
-                else {"Sequence": {"id": p, "type_id": t}} for p, t in parts]
+    def token(name, type_id):
+        return {"SpecialToken": {"id": name, "type_id": type_id}}
+
+    def segment(name, type_id):
+        return {"Sequence": {"id": name, "type_id": type_id}}
 
     tokenizer_json = {
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
@@ -307,9 +298,9 @@ def tokenizer_files(tokenizer) -> dict[str, str]:
         "pre_tokenizer": {"type": "BertPreTokenizer"},
         "post_processor": {
             "type": "TemplateProcessing",
-            "single": template(("$" + cls, 0), ("A", 0), ("$" + sep, 0)),
-            "pair": template(("$" + cls, 0), ("A", 0), ("$" + sep, 0), ("B", 1),
-                             ("$" + sep, 1)),
+            "single": [token(cls, 0), segment("A", 0), token(sep, 0)],
+            "pair": [token(cls, 0), segment("A", 0), token(sep, 0), segment("B", 1),
+                     token(sep, 1)],
             "special_tokens": {t: {"id": t, "ids": [index[t]], "tokens": [t]}
                                for t in (cls, sep)},
         },

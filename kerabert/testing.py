@@ -203,7 +203,8 @@ def _strings(examples):
 
 
 def check_head(head, examples, *, options=None, steps=None, sequence_length=32, batch_size=4,
-               train_steps=1, export=True, workdir=None, seed=0, raise_on_failure=True):
+               train_steps=1, export=True, workdir=None, seed=0, raise_on_failure=True,
+               backbone=None):
     """Run a head through train / predict / evaluate / save / export on a tiny BERT.
 
     Args:
@@ -224,6 +225,9 @@ def check_head(head, examples, *, options=None, steps=None, sequence_length=32, 
         workdir: where to save the model and export (default: a temporary folder).
         seed: the Keras random seed (set globally).
         raise_on_failure: raise `ConformanceError` if a step fails.
+        backbone: run on this backbone instead of the tiny BERT: a `load_backbone` spec
+            (e.g. a tiny checkpoint folder of another BERT-family model) or a
+            `(backbone, tokenizer)` pair.
 
     Returns:
         A `ConformanceReport`.
@@ -239,7 +243,7 @@ def check_head(head, examples, *, options=None, steps=None, sequence_length=32, 
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="kerabert-check-"))
         checker = _Checker(head, examples, options or {}, _with_needs(steps), sequence_length,
-                           batch_size, train_steps, export, workdir)
+                           batch_size, train_steps, export, workdir, backbone)
         report = checker.run()
     if raise_on_failure and not report.ok:
         raise ConformanceError(report)
@@ -264,7 +268,8 @@ def _with_needs(steps):
 
 class _Checker:
     def __init__(self, head, examples, options, selected, sequence_length, batch_size,
-                 train_steps, export, workdir):
+                 train_steps, export, workdir, backbone=None):
+        self.backbone_arg = backbone
         self.head_arg = head
         self.head = head if not inspect.isclass(head) else None
         self.head_class = head if inspect.isclass(head) else type(head)
@@ -428,9 +433,14 @@ class _Checker:
     def step_adapt(self):
         self.head.adapt(self.examples)
         self._check_config(self.head, "after adapt")
-        self.tokenizer = tiny_tokenizer(_strings(self.examples))
-        self.backbone = tiny_backbone(self.tokenizer.vocabulary_size,
-                                      max(self.sequence_length, 64))
+        if self.backbone_arg is not None:
+            from kerabert.backbone import resolve_backbone
+
+            self.backbone, self.tokenizer = resolve_backbone(self.backbone_arg)
+        else:
+            self.tokenizer = tiny_tokenizer(_strings(self.examples))
+            self.backbone = tiny_backbone(self.tokenizer.vocabulary_size,
+                                          max(self.sequence_length, 64))
         # kerabert.train calls it once the tokenizer is known.
         result = self.head.prepare_examples(self.examples, self.tokenizer, self.sequence_length)
         if not (isinstance(result, tuple) and len(result) == 2

@@ -19,8 +19,44 @@ import tensorflow_text as tf_text
 VOCABULARY_ASSET = "vocabulary.txt"
 
 
+class TokenIds:
+    """Ids of a tokenizer's vocabulary and special tokens, from its `vocabulary` (a list,
+    index = id), `_index` (token -> first id) and `cls_token`/`sep_token`/`pad_token`/
+    `mask_token` names."""
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def token_to_id(self, token):
+        """The id of `token`; a `KeyError` names a token that is not in the vocabulary."""
+        try:
+            return self._index[token]
+        except KeyError:
+            raise KeyError(f"token {token!r} is not in the vocabulary") from None
+
+    def id_to_token(self, token_id):
+        return self.vocabulary[token_id]
+
+    @property
+    def cls_id(self):
+        return self.token_to_id(self.cls_token)
+
+    @property
+    def sep_id(self):
+        return self.token_to_id(self.sep_token)
+
+    @property
+    def pad_id(self):
+        return self.token_to_id(self.pad_token)
+
+    @property
+    def mask_id(self):
+        return self.token_to_id(self.mask_token)
+
+
 @keras.saving.register_keras_serializable(package="kerabert")
-class BertTokenizer(keras.layers.Layer):
+class BertTokenizer(TokenIds, keras.layers.Layer):
     """Raw strings to WordPiece ids, in the TensorFlow graph.
 
     Args:
@@ -89,38 +125,12 @@ class BertTokenizer(keras.layers.Layer):
 
     # -- ids -------------------------------------------------------------------------------
     @property
-    def vocabulary_size(self):
-        return len(self.vocabulary)
-
-    def token_to_id(self, token):
-        """The id of `token`; a `KeyError` names a token that is not in the vocabulary."""
-        try:
-            return self._index[token]
-        except KeyError:
-            raise KeyError(f"token {token!r} is not in the vocabulary") from None
-
-    def id_to_token(self, token_id):
-        return self.vocabulary[token_id]
-
-    @property
-    def cls_id(self):
-        return self.token_to_id(self.cls_token)
-
-    @property
-    def sep_id(self):
-        return self.token_to_id(self.sep_token)
-
-    @property
-    def pad_id(self):
-        return self.token_to_id(self.pad_token)
-
-    @property
     def unknown_id(self):
         return self.token_to_id(self.unknown_token)
 
-    @property
-    def mask_id(self):
-        return self.token_to_id(self.mask_token)
+    def continuation_flags(self):
+        """Per id, whether the word piece continues a word (`##...`)."""
+        return [token.startswith("##") for token in self.vocabulary]
 
     @property
     def special_ids(self):
@@ -226,6 +236,8 @@ def pack_inputs(
     aligned=None,
     fill_value=-1,
     pad_to_sequence_length=True,
+    separators_between=1,
+    pair_segment_id=1,
 ):
     """Pack one or two ragged segments into BERT's dense inputs.
 
@@ -244,6 +256,10 @@ def pack_inputs(
         fill_value: the value of `aligned` outputs outside the segments.
         pad_to_sequence_length: pad to `sequence_length` (static shape) rather than to
             the longest packed row of the batch.
+        separators_between: separator tokens between the two segments of a pair (2
+            for RoBERTa-style `<s> a </s></s> b </s>`).
+        pair_segment_id: the segment id of the second segment and its separator (0 for
+            models without segment embeddings).
 
     Returns:
         A dict with int32 `token_ids`, `segment_ids`, `padding_mask` of shape
@@ -254,13 +270,14 @@ def pack_inputs(
         raise ValueError(f"pack_inputs takes one or two segments, got {len(segments)}")
     aligned = aligned or {}
     lengths = [tf.cast(s.row_lengths(), tf.int32) for s in segments]
-    budget = sequence_length - 1 - len(segments)
+    separators = 1 if len(segments) == 1 else separators_between + 1
+    budget = sequence_length - 1 - separators
     if len(segments) == 1:
         kept = [tf.minimum(lengths[0], budget)]
     else:
         first = tf.minimum(lengths[0], tf.maximum(budget - lengths[1], budget - budget // 2))
         kept = [first, tf.minimum(lengths[1], budget - first)]
-    total = tf.add_n(kept) + 1 + len(segments)
+    total = tf.add_n(kept) + 1 + separators
     width = sequence_length if pad_to_sequence_length else tf.reduce_max(total)
     batch = tf.shape(kept[0])[0]
     positions = tf.broadcast_to(tf.range(width)[tf.newaxis, :], [batch, width])
@@ -282,14 +299,16 @@ def pack_inputs(
             return tf.gather(dense, clipped, batch_dims=1)
 
         token_ids = tf.where(inside, take(tf.cast(segment, tf.int32), pad_id), token_ids)
-        token_ids = tf.where(positions == start + length, sep_id, token_ids)
-        if index == 1:
-            segment_ids = tf.where(inside | (positions == start + length), 1, segment_ids)
+        ends = 1 if index == len(segments) - 1 else separators_between
+        after = (positions >= start + length) & (positions < start + length + ends)
+        token_ids = tf.where(after, sep_id, token_ids)
+        if index == 1 and pair_segment_id:
+            segment_ids = tf.where(inside | after, pair_segment_id, segment_ids)
         for name, values in aligned.items():
             packed_aligned[name] = tf.where(
                 inside, take(tf.cast(values[index], tf.int32), fill_value), packed_aligned[name]
             )
-        start = start + length + 1
+        start = start + length + ends
     padding_mask = tf.where(positions < total[:, tf.newaxis], 1, 0)
     outputs = {
         "token_ids": tf.cast(token_ids, tf.int32),

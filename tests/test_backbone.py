@@ -186,7 +186,7 @@ def test_pickle_only_checkpoint_is_refused(tmp_path):
 
 def test_not_bert_config(tmp_path):
     folder = _hf_folder(tmp_path, model_type="roberta")
-    with pytest.raises(CheckpointError, match="model_type 'roberta' is not BERT"):
+    with pytest.raises(CheckpointError, match="model_type 'roberta' is not supported"):
         load_backbone(folder)
 
 

@@ -38,8 +38,9 @@ def add_parser(subparsers) -> None:
                         help="root of the versioned layout")
     parser.add_argument("--name", help="model name in the layout (default: the model folder's)")
     parser.add_argument("--token-ids-only", action="store_true",
-                        help="savedmodel: serving_default on token ids, no tensorflow-text "
-                             "ops (for servers built without them)")
+                        help="savedmodel, tflite: serving_default on token ids, no "
+                             "tensorflow-text ops (for servers built without them, and "
+                             "for tokenizers with no TFLite kernel)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset")
     parser.add_argument("--onnx-tokenizer", action="store_true",
                         help="onnx: also write model_text.onnx with the tokenizer in the "
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     options: dict[str, Any] = {}
     if args.token_ids_only:
-        if args.format != "savedmodel":
-            raise UserError("--token-ids-only applies to --format savedmodel")
+        if args.format not in ("savedmodel", "tflite"):
+            raise UserError("--token-ids-only applies to --format savedmodel and tflite")
         options["text_signature"] = False
     if args.format == "onnx":
         options["opset"] = args.opset

@@ -76,6 +76,28 @@ def default_name(model, source=None):
     return model.name
 
 
+def check_tokenizer_format(model, format, options):
+    """Refuse, before any folder is made, a format that cannot carry the model's
+    tokenizer: only WordPiece has TFLite kernels, an ONNX client and MediaPipe metadata."""
+    from kerabert.tokenizer import BertTokenizer
+
+    if isinstance(model.tokenizer, BertTokenizer):
+        return
+    kind = type(model.tokenizer).__name__
+    backbone = getattr(model.backbone, "family", type(model.backbone).__name__)
+    if format == "tflite" and options.get("text_signature", True):
+        raise ExportError(
+            f"format tflite cannot carry this model's {kind} ({backbone}): tensorflow-text "
+            "has no TFLite kernel for it. Export the token-ids model instead "
+            "(--token-ids-only / text_signature=False) and tokenize in the app, or use "
+            "--format savedmodel, whose raw-text signature carries the tokenizer")
+    if format in ("onnx", "mediapipe"):
+        raise ExportError(
+            f"format {format} carries WordPiece tokenizers only, not this model's {kind} "
+            f"({backbone}); use --format savedmodel (raw text in) or --format tflite "
+            "--token-ids-only (token ids in)")
+
+
 def export(model: Any, format: str = "savedmodel", destination: str | os.PathLike | None = None,
            quantize: str | None = None, name: str | None = None, *,
            root: str | os.PathLike = DEFAULT_ROOT, metrics: dict | None = None,
@@ -101,8 +123,9 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
         root: the layout's root directory.
         metrics: a training report for the card (default: `metrics.json` beside the
             model file).
-        **options: format options: `text_signature=False` (SavedModel: token-ids
-            `serving_default` only, loadable without tensorflow-text), `opset=17` (ONNX).
+        **options: format options: `text_signature=False` (SavedModel and TFLite:
+            token-ids `serving_default` only, loadable without tensorflow-text; the
+            TFLite form of a SentencePiece model), `opset=17` (ONNX).
             SavedModel: `warmup=False` (no `assets.extra/tf_serving_warmup_requests`),
             `warmup_data` (a file the head reads, or columns: the warmup texts; default
             the card's examples) with `warmup_read_options`, `serving_config` (write
@@ -156,6 +179,7 @@ def export(model: Any, format: str = "savedmodel", destination: str | os.PathLik
                           "format savedmodel")
     model, source, found_metrics = _load(model)
     check_exportable(model)
+    check_tokenizer_format(model, format, options)
     if format == "huggingface":
         from kerabert.export import huggingface
 

@@ -15,9 +15,15 @@ from kerabert.export.serving import ExportError
 def check(model):
     """Raise `ExportError` (naming what) unless the model has a Hugging Face architecture;
     run before the export folder is made."""
+    from kerabert.backbone import BertBackbone
     from kerabert.validation import CheckpointError
     from kerabert.huggingface import architecture_of
 
+    if not isinstance(model.backbone, BertBackbone):
+        raise ExportError(
+            f"--format huggingface writes BERT folders; this model's backbone is "
+            f"{getattr(model.backbone, 'family', type(model.backbone).__name__)} (the way "
+            "back for the other BERT-family models is not built)")
     try:
         return architecture_of(model.head)
     except CheckpointError as e:

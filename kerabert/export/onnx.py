@@ -46,6 +46,16 @@ def _erfc(ctx, node, name, args):
     )
 
 
+# Weights from which the graph copies of tf2onnx's optimizers are collected after each
+# one. A full collection costs ~0.5 s with TensorFlow loaded, and there are ~48 of them:
+# two thirds of a tiny model's export, for copies of a few hundred kilobytes.
+COLLECT_FROM_BYTES = 16 * 2**20
+
+
+def _weight_bytes(model):
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
+
+
 def convert(model, path, *, opset=DEFAULT_OPSET, fuse=True):
     """Convert the numeric model to ONNX at `path`; returns the `onnx.ModelProto`.
 
@@ -87,7 +97,8 @@ def convert(model, path, *, opset=DEFAULT_OPSET, fuse=True):
             frozen, name=function.name, continue_on_error=True, opset=opset,
             custom_op_handlers={"Erfc": (_erfc, [])}, input_names=inputs,
             output_names=outputs, tensors_to_rename=renames,
-            optimizers=compat.tf2onnx_collecting_optimizers())
+            optimizers=compat.tf2onnx_collecting_optimizers(
+                collect=_weight_bytes(model) >= COLLECT_FROM_BYTES))
     del frozen
     gc.collect()
     _name_dimensions(proto)

@@ -34,13 +34,15 @@ MODEL_FILE = "model.tflite"
 QUANTIZATIONS = (None, "int8")
 
 
-def convert(model, *, quantize=None):
-    """The `.tflite` bytes of `model`'s raw-string serving signature."""
+def convert(model, *, quantize=None, text_signature=True):
+    """The `.tflite` bytes of `model`'s raw-string serving signature (of its token-ids
+    signature with `text_signature=False`: no tokenizer inside)."""
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"TFLite quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     # Tables of the preprocessor that serving never reads (e.g. label -> id for training
     # targets) would otherwise be converted into ops no TFLite runtime resolves.
-    archive, _ = savedmodel.build_archive(model, track_preprocessor=False)
+    archive, _ = savedmodel.build_archive(model, text_signature=text_signature,
+                                          track_preprocessor=False)
     with tempfile.TemporaryDirectory(prefix="kerabert-tflite-") as directory:
         archive.write_out(directory, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(
@@ -84,15 +86,23 @@ def interpreter(model_content=None, model_path=None, num_threads=None):
     )
 
 
-def check_runs(content, fields):
+def check_runs(content, fields, id_specs=None):
     """Run the converted model once; an op no kernel resolves becomes an `ExportError`.
+
+    `fields` are the raw-text inputs; `id_specs` (`{name: TensorSpec}`) the inputs of a
+    token-ids model instead.
 
     Returns:
         `(inputs, outputs)`: `{name: (dtype, shape)}` of the serving signature, with -1
         for dynamic dimensions.
     """
     runner = interpreter(model_content=content).get_signature_runner(savedmodel.TEXT_SIGNATURE)
-    sample = {field: np.array(["kerabert export check ."], dtype=object) for field in fields}
+    if id_specs is not None:
+        sample = {name: np.zeros([1] + [8] * (len(spec.shape) - 1), spec.dtype.as_numpy_dtype)
+                  for name, spec in id_specs.items()}
+    else:
+        sample = {field: np.array(["kerabert export check ."], dtype=object)
+                  for field in fields}
     try:
         runner(**sample)
     except RuntimeError as e:
@@ -107,15 +117,19 @@ def check_runs(content, fields):
     return describe(runner.get_input_details()), describe(runner.get_output_details())
 
 
-def write(model, directory, *, quantize=None, **unused):
+def write(model, directory, *, quantize=None, text_signature=True, **unused):
     """Write `model.tflite` into `directory`; returns the model-card facts."""
-    content = convert(model, quantize=quantize)
-    inputs, outputs = check_runs(content, model.head.fields)
+    from kerabert.export.serving import id_input_specs
+
+    content = convert(model, quantize=quantize, text_signature=text_signature)
+    inputs, outputs = check_runs(content, model.head.fields,
+                                 None if text_signature else id_input_specs(model))
     with open(f"{directory}/{MODEL_FILE}", "wb") as f:
         f.write(content)
     return {
         "signatures": {savedmodel.TEXT_SIGNATURE: (inputs, outputs)},
         "quantization": "dynamic-range int8 weights" if quantize else "none (float32)",
         "requires": ["tensorflow-text TFLite kernels "
-                     "(tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS)"],
+                     "(tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS)"]
+        if text_signature else ["token ids from the model's tokenizer (none inside)"],
     }

@@ -173,9 +173,8 @@ class MaskedLMPreprocessor(keras.layers.Layer):
             tokenizer.vocabulary_size, self.mask_id, mask_token_rate, random_token_rate
         )
         if whole_word:
-            vocabulary = list(tokenizer.vocabulary)
-            self._continuation = tf.constant([t.startswith("##") for t in vocabulary])
-            special = np.zeros(len(vocabulary), bool)
+            self._continuation = tf.constant(tokenizer.continuation_flags())
+            special = np.zeros(tokenizer.vocabulary_size, bool)
             special[self.special_ids] = True
             self._special = tf.constant(special)
 

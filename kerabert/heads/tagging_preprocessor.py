@@ -79,7 +79,7 @@ class TaggingPreprocessor(keras.layers.Layer):
         self.labels = list(labels) if labels else None
         self.continuation_labels = continuation_labels
         self.case_ids = bool(case_ids)
-        continuation = [1 if t.startswith("##") else 0 for t in tokenizer.vocabulary]
+        continuation = [int(flag) for flag in tokenizer.continuation_flags()]
         self._is_continuation = tf.constant(continuation, tf.int32)
         self._bytes = tf_text.ByteSplitter()
         if self.labels:

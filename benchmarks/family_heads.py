@@ -1,7 +1,7 @@
 """Every kerabert head on every BERT-family backbone fixture, through `check_head`.
 
 The test suite runs one head per family (tests/families/test_heads.py); this runs the
-whole matrix (5 heads x 5 families, plus BERT's tiny backbone for comparison) and prints
+whole matrix (5 heads x 6 families) and prints
 one row per pair: passed steps, the first failure, seconds.
 
     python benchmarks/family_heads.py                  # about 30-60 minutes on 2 cores
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from tests.families.test_heads import FIXTURES, examples, head_class  # noqa: E402
 
 HEADS = ("sentiment", "text-classification", "ner", "qa", "masked-lm")
-FAMILIES = ("distilbert", "electra", "xlm_roberta", "albert", "deberta_v3")
+FAMILIES = ("distilbert", "electra", "roberta", "xlm_roberta", "albert", "deberta_v3")
 
 
 def main():

@@ -45,6 +45,7 @@ _LAZY = {
     "load_model": "kerabert.task",
     "BertTokenizer": "kerabert.tokenizer",
     "SentencePieceTokenizer": "kerabert.sentencepiece",
+    "BytePairTokenizer": "kerabert.byte_pair",
     "EncoderBackbone": "kerabert.families.encoder",
     "make_optimizer": "kerabert.optim",
     "TrainConfig": "kerabert.config",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from kerabert.task import Task, build_model, load_model
     from kerabert.tokenizer import BertTokenizer
     from kerabert.sentencepiece import SentencePieceTokenizer
+    from kerabert.byte_pair import BytePairTokenizer
     from kerabert.families.encoder import EncoderBackbone
     from kerabert.config import TrainConfig
     from kerabert.optim import make_optimizer

@@ -217,7 +217,7 @@ def _packaged_preset_path(name):
 
 def _load_hf_folder(path, config, lowercase, dtype, load_weights):
     if config.get("model_type") != "bert":
-        # DistilBERT, ELECTRA, XLM-RoBERTa, ALBERT, DeBERTa-v3 (or a clear refusal).
+        # DistilBERT, ELECTRA, RoBERTa, XLM-RoBERTa, ALBERT, DeBERTa-v3 (or a refusal).
         from kerabert.families import load_hf_folder
 
         return load_hf_folder(path, config, lowercase, dtype, load_weights)

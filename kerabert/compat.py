@@ -144,3 +144,33 @@ def tf2onnx_convert_frozen(frozen_graph: Any, **kwargs: Any) -> Any:
     from tf2onnx import convert
 
     return convert._convert_common(frozen_graph, **kwargs)
+
+
+def byte_pair_words(text: Any) -> Any:
+    """keras-hub's split of `[batch]` strings into GPT-2/RoBERTa words (`[batch, (words)]`),
+    which spell the strings byte for byte: the `६` markers keras-hub inserts to emulate
+    the regex's lookahead are removed, also where a number swallowed one."""
+    import tensorflow as tf
+    from keras_hub.src.tokenizers.byte_pair_tokenizer import split_strings_for_bpe
+
+    words = split_strings_for_bpe(text)
+    words = tf.ragged.map_flat_values(tf.strings.regex_replace, words, "\u096c", "")
+    return tf.ragged.boolean_mask(words, words != "")
+
+
+def byte_pair_merge(tokenizer: Any, words: Any) -> Any:
+    """Ids `[words, (pieces)]` of `[words]` strings, merged by a keras-hub
+    `BytePairTokenizer` (its word cache and merge loop, as its `tokenize` runs them after
+    splitting)."""
+    import tensorflow as tf
+
+    tokenizer._maybe_initialized_tf()
+    cached = tokenizer.cache.lookup(words)
+    unseen = cached == ""
+
+    def merge_unseen():
+        tokenizer._bpe_merge_and_update_cache_tf(tf.boolean_mask(words, unseen))
+        return tokenizer.cache.lookup(words)
+
+    merged = tf.cond(tf.reduce_any(unseen & (words != "")), merge_unseen, lambda: cached)
+    return tokenizer.token_to_id_map.lookup(tf.strings.split(merged, sep=" "))

@@ -134,12 +134,13 @@ class SentencePieceTokenizer(TokenIds, keras.layers.Layer):
         if strings.shape.rank == 0:
             ids, starts, ends = self.tokenize_with_offsets(strings[tf.newaxis])
             return ids[0], starts[0], ends[0]
+        if strings.shape.rank == 2:  # [batch, words]
+            width = tf.shape(strings, out_type=tf.int64)[1]
+            return tuple(tf.RaggedTensor.from_uniform_row_length(t, width)
+                         for t in self.tokenize_with_offsets(tf.reshape(strings, [-1])))
         if strings.shape.rank != 1:
-            flat = tf.reshape(strings, [-1])
-            ids, starts, ends = self.tokenize_with_offsets(flat)
-            rows = tf.shape(strings, out_type=tf.int64)
-            return tuple(tf.RaggedTensor.from_uniform_row_length(t, rows[-1])
-                         if strings.shape.rank == 2 else t for t in (ids, starts, ends))
+            raise ValueError(f"strings of rank {strings.shape.rank}: give a scalar, a "
+                             "batch [batch] or words [batch, words]")
         if not self.steps:
             ids, starts, ends = self._model.tokenize_with_offsets(strings)
             return (ids,) + _skip_space(strings, tf.cast(starts, tf.int32),
@@ -199,12 +200,13 @@ class SentencePieceTokenizer(TokenIds, keras.layers.Layer):
         self.set_pieces(assets["pieces"])
 
 
-def _skip_space(strings, starts, ends):
+def _skip_space(strings, starts, ends, space=r"\s"):
     """Offsets without the whitespace SentencePiece folds into a word's first piece, as
-    Hugging Face reports them (a lone `▁` piece becomes empty at its word's start)."""
+    Hugging Face reports them (a lone `▁` piece becomes empty at its word's start);
+    `space`: the bytes skipped (a regex of one byte)."""
     data = tf.strings.bytes_split(strings)
     data = tf.concat([data, tf.fill([data.nrows(), 1], "")], axis=1)
-    space = tf.strings.regex_full_match(data.flat_values, r"\s")
+    space = tf.strings.regex_full_match(data.flat_values, space)
     base = tf.cast(tf.gather(data.row_starts(), starts.value_rowids()), tf.int32)
     flat_ends = ends.flat_values
 

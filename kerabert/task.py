@@ -350,7 +350,8 @@ def load_model(path: str | os.PathLike, compile: bool = True, safe_mode: bool = 
     import kerabert.backbone  # noqa: F401  (registers kerabert's serializable classes)
     import kerabert.families.encoder  # noqa: F401  (the other BERT-family backbones)
     import kerabert.optim  # noqa: F401  (the optimizer and schedule of compiled models)
-    import kerabert.sentencepiece  # noqa: F401  (their SentencePiece tokenizer)
+    import kerabert.byte_pair  # noqa: F401  (their tokenizers: byte-level BPE,
+    import kerabert.sentencepiece  # noqa: F401  SentencePiece)
     from kerabert import huggingface
 
     if huggingface.is_folder(path):

@@ -18,8 +18,9 @@ The checkpoints are `...ForSequenceClassification` models (the model-name prefix
 checkpoints, e.g. ``roberta.``, is exercised). SentencePiece tokenizers (ALBERT,
 XLM-RoBERTa, DeBERTa-v3) are trained here on a few thousand SST-2 and CoNLL-2003
 sentences from ``../shared/data`` with each family's special pieces and normalization,
-then converted by transformers to ``tokenizer.json``; DistilBERT and ELECTRA use the
-WordPiece vocabulary of ``make_hf_fixtures.py``. Every weight is drawn at random with a
+then converted by transformers to ``tokenizer.json``; RoBERTa's byte-level BPE is trained
+on the same sentences with ``tokenizers``; DistilBERT and ELECTRA use the WordPiece
+vocabulary of ``make_hf_fixtures.py``. Every weight is drawn at random with a
 large spread, so a misplaced weight moves the outputs far beyond the tests' tolerance.
 
 Requirements (not kerabert's dependencies): ``pip install -r benchmarks/requirements.txt``.
@@ -65,6 +66,10 @@ FAMILIES = {
                                      share_att_key=True, norm_rel_ebd="layer_norm",
                                      position_biased_input=False, layer_norm_eps=1e-7,
                                      pad_token_id=0)),
+    # Last, so that the seeds of the folders above stay as they were.
+    "roberta": ("Roberta", dict(TINY, max_position_embeddings=66, type_vocab_size=1,
+                                layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
+                                eos_token_id=2)),
 }
 
 # SentencePiece training options per family: ids and names of the special pieces, as
@@ -110,6 +115,21 @@ def sentencepiece_tokenizer(name, folder, lines, class_name):
     return len(tokenizer)
 
 
+def byte_level_bpe_tokenizer(folder, lines):
+    """RoBERTa's byte-level BPE, trained here (600 tokens) with its special tokens."""
+    import tokenizers
+    import transformers
+
+    bpe = tokenizers.ByteLevelBPETokenizer()
+    bpe.train_from_iterator(lines, vocab_size=600, min_frequency=2, show_progress=False,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    with tempfile.TemporaryDirectory() as source:
+        bpe.save_model(source)
+        tokenizer = transformers.RobertaTokenizer.from_pretrained(source)
+    tokenizer.save_pretrained(str(folder))
+    return len(tokenizer)
+
+
 def wordpiece_tokenizer(folder, class_name):
     import transformers
 
@@ -130,6 +150,8 @@ def make(name, folder, lines, seed):
     folder.mkdir(parents=True)
     if name in SENTENCEPIECE:
         size = sentencepiece_tokenizer(name, folder, lines, class_name)
+    elif name == "roberta":
+        size = byte_level_bpe_tokenizer(folder, lines)
     else:
         size = wordpiece_tokenizer(folder, class_name)
     config = getattr(transformers, f"{class_name}Config")(vocab_size=size, **extras, **LABELS)

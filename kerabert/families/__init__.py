@@ -9,6 +9,7 @@ the data pipeline and training work on it unchanged:
 |---|---|---|
 | `distilbert` | `DistilBertBackbone` | WordPiece (`BertTokenizer`) |
 | `electra` | `ElectraBackbone` | WordPiece (`BertTokenizer`) |
+| `roberta` | `RobertaBackbone` | byte-level BPE (`BytePairTokenizer`) |
 | `xlm-roberta` | `XLMRobertaBackbone` | SentencePiece (`SentencePieceTokenizer`) |
 | `albert` | `AlbertBackbone` | SentencePiece |
 | `deberta-v2` (DeBERTa-v3) | `DebertaV3Backbone` | SentencePiece |
@@ -25,7 +26,7 @@ backbone.family  # 'XLMRobertaBackbone'
 from __future__ import annotations
 
 from kerabert import hf_folder, hf_weights
-from kerabert.families import albert, deberta_v3, distilbert, electra, xlm_roberta
+from kerabert.families import albert, deberta_v3, distilbert, electra, roberta, xlm_roberta
 from kerabert.families.encoder import EncoderBackbone
 from kerabert.validation import CheckpointError
 
@@ -33,7 +34,7 @@ __all__ = ["FAMILIES", "EncoderBackbone", "load_hf_folder", "supported_model_typ
 
 #: `model_type` -> the module that loads it.
 FAMILIES = {module.MODEL_TYPE: module
-            for module in (distilbert, electra, xlm_roberta, albert, deberta_v3)}
+            for module in (distilbert, electra, roberta, xlm_roberta, albert, deberta_v3)}
 
 
 def supported_model_types():

@@ -6,8 +6,8 @@ from __future__ import annotations
 from kerabert import hf_folder
 from kerabert.validation import CheckpointError
 
-__all__ = ["CheckpointError", "activation", "embedding_layers", "expect", "field",
-           "sentencepiece_tokenizer", "wordpiece_tokenizer"]
+__all__ = ["CheckpointError", "activation", "byte_pair_tokenizer", "embedding_layers", "expect",
+           "field", "sentencepiece_tokenizer", "wordpiece_tokenizer"]
 
 
 def field(config, key, config_path, default=None):
@@ -51,6 +51,22 @@ def wordpiece_tokenizer(path, lowercase):
     if lowercase is None:
         lowercase = hf_folder.hf_lowercase(path)
     return BertTokenizer(vocabulary=hf_folder.hf_vocabulary(path), lowercase=lowercase)
+
+
+def byte_pair_tokenizer(path, lowercase):
+    """The byte-level `BytePairTokenizer` of a RoBERTa folder, from its `tokenizer.json`
+    (byte-level BPE has no casing to change)."""
+    from kerabert.byte_pair import BytePairTokenizer
+
+    tokenizer_json = path / "tokenizer.json"
+    if not tokenizer_json.exists():
+        raise CheckpointError(
+            f"{path}: no tokenizer.json: write it with transformers: "
+            "AutoTokenizer.from_pretrained(folder).save_pretrained(folder)")
+    if lowercase:
+        raise CheckpointError(f"{tokenizer_json}: byte-level BPE does not lower-case; "
+                              "lowercase= cannot change it")
+    return BytePairTokenizer.from_tokenizer_json(tokenizer_json)
 
 
 def sentencepiece_tokenizer(path, lowercase):

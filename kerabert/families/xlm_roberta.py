@@ -22,14 +22,14 @@ def position_offset(config):
     return config.get("pad_token_id", 1) + 1
 
 
-def build(config, config_path, dtype=None):
+def build(config, config_path, dtype=None, backbone_class=None):
     checks.expect(config, "position_embedding_type", ("absolute",), config_path,
                   default="absolute")
     checks.expect(config, "layer_norm_eps", (1e-5,), config_path, default=1e-5)
     checks.expect(config, "type_vocab_size", (1,), config_path, default=1)
     activation = checks.activation(config, "hidden_act", config_path)
     positions = checks.field(config, "max_position_embeddings", config_path)
-    encoder = keras_hub.models.XLMRobertaBackbone(
+    encoder = (backbone_class or keras_hub.models.XLMRobertaBackbone)(
         vocabulary_size=checks.field(config, "vocab_size", config_path),
         num_layers=checks.field(config, "num_hidden_layers", config_path),
         num_heads=checks.field(config, "num_attention_heads", config_path),

@@ -149,7 +149,10 @@ class TaggingPreprocessor(keras.layers.Layer):
         width = tf.shape(ids)[1]
         positions = tf.range(width)[tf.newaxis, :]
         valid = positions < lengths[:, tf.newaxis]
-        first = tf.where(valid & (tf.gather(self._is_continuation, ids) == 0), 1, 0)
+        # A text's first piece starts a word even without a word-start marker (RoBERTa
+        # spells a text's first word without its leading "Ġ").
+        first = tf.where(valid & ((tf.gather(self._is_continuation, ids) == 0)
+                                  | (positions == 0)), 1, 0)
         word_index = tf.where(valid, tf.cumsum(first, axis=1) - 1, -1)
         # Byte offsets -> character offsets: count the UTF-8 lead bytes before each offset.
         raw = tf.cast(self._bytes.split(text), tf.int32).to_tensor(default_value=0)

@@ -96,3 +96,20 @@ def test_cli_token_ids_only_is_for_savedmodel_and_tflite(capsys, tmp_path):
                    "--token-ids-only"])
     assert status == 2
     assert "--token-ids-only applies to --format savedmodel and tflite" in capsys.readouterr().err
+
+
+def test_roberta_savedmodel_carries_the_byte_level_bpe_tokenizer(tmp_path):
+    """keras-hub's merge loop and word cache (a mutable hash table) in the SavedModel."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = kerabert.build_model("sentiment", backbone=str(FAMILY.parent / "roberta"),
+                                 labels=["neg", "pos"], sequence_length=32)
+    expected = [[p["scores"][label] for label in ("neg", "pos")]
+                for p in model.predict_examples({"text": SENTENCES})]
+    path = kerabert.export(model, "savedmodel", root=tmp_path, name="roberta")
+    serving = tf.saved_model.load(str(path)).signatures["serving_default"]
+    np.testing.assert_allclose(serving(text=tf.constant(SENTENCES))["scores"].numpy(),
+                               expected, atol=1e-5)
+    with pytest.raises(ExportError, match=r"BytePairTokenizer \(RobertaBackbone\)"):
+        kerabert.export(model, "tflite", root=tmp_path, name="roberta")

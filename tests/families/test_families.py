@@ -1,5 +1,5 @@
-"""DistilBERT, ELECTRA, XLM-RoBERTa, ALBERT and DeBERTa-v3 load from Hugging Face folders,
-equal to PyTorch.
+"""DistilBERT, ELECTRA, RoBERTa, XLM-RoBERTa, ALBERT and DeBERTa-v3 load from Hugging Face
+folders, equal to PyTorch.
 
 The fixtures under `tests/fixtures/families/` are tiny `...ForSequenceClassification`
 checkpoints transformers wrote, every weight random with a large spread, with
@@ -20,15 +20,18 @@ import tensorflow as tf
 
 import kerabert
 from kerabert.backbone import CheckpointError, load_backbone
+from kerabert.byte_pair import BytePairTokenizer
 from kerabert.families import FAMILIES, EncoderBackbone
 from kerabert.sentencepiece import SentencePieceTokenizer
 from kerabert.tokenizer import BertTokenizer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "families"
-NAMES = ("distilbert", "electra", "xlm_roberta", "albert", "deberta_v3")
+NAMES = ("distilbert", "electra", "roberta", "xlm_roberta", "albert", "deberta_v3")
 KERAS_HUB = {"distilbert": "DistilBertBackbone", "electra": "ElectraBackbone",
-             "xlm_roberta": "XLMRobertaBackbone", "albert": "AlbertBackbone",
-             "deberta_v3": "DebertaV3Backbone"}
+             "roberta": "RobertaBackbone", "xlm_roberta": "XLMRobertaBackbone",
+             "albert": "AlbertBackbone", "deberta_v3": "DebertaV3Backbone"}
+TOKENIZERS = {"distilbert": BertTokenizer, "electra": BertTokenizer,
+              "roberta": BytePairTokenizer}
 
 
 def reference(name):
@@ -48,8 +51,7 @@ def test_token_ids_and_sequence_output_match_pytorch(name):
     ref = reference(name)
     backbone, tokenizer = load_backbone(FIXTURES / name)
     assert isinstance(backbone, EncoderBackbone) and backbone.family == KERAS_HUB[name]
-    assert isinstance(tokenizer, BertTokenizer if name in ("distilbert", "electra")
-                      else SentencePieceTokenizer)
+    assert isinstance(tokenizer, TOKENIZERS.get(name, SentencePieceTokenizer))
     features = packed(tokenizer, ref["sentences"], ref["token_ids"].shape[1])
     for key in ("token_ids", "segment_ids", "padding_mask"):
         np.testing.assert_array_equal(features[key], ref[key], err_msg=key)
@@ -79,7 +81,8 @@ def test_a_misplaced_weight_breaks_parity():
 
 
 def test_every_family_is_listed_and_others_are_refused_by_name(tmp_path):
-    assert set(FAMILIES) == {"distilbert", "electra", "xlm-roberta", "albert", "deberta-v2"}
+    assert set(FAMILIES) == {"distilbert", "electra", "roberta", "xlm-roberta", "albert",
+                             "deberta-v2"}
     folder = tmp_path / "gpt"
     shutil.copytree(FIXTURES / "distilbert", folder)
     config = json.loads((folder / "config.json").read_text())

@@ -28,7 +28,7 @@ LENGTH = 64  # SentencePiece splits the tiny vocabulary's words into many pieces
 # family -> head: the pair layout of XLM-R, offsets through ALBERT's normalizer, the
 # embedding projection of ELECTRA under the tied masked-LM decoder, ...
 PAIRS = {"xlm_roberta": "text-classification", "albert": "ner", "electra": "masked-lm",
-         "distilbert": "qa", "deberta_v3": "sentiment"}
+         "distilbert": "qa", "deberta_v3": "sentiment", "roberta": "ner"}
 
 
 def head_class(name):

@@ -164,7 +164,7 @@ def copy_fixture(tmp_path, name, **config_changes):
     ({"problem_type": "regression"}, "regression"),
     ({"architectures": ["BertModel"]}, "pass it as --backbone"),
     ({"architectures": ["BertForMultipleChoice"]}, "BertForMultipleChoice"),
-    ({"model_type": "roberta"}, "model_type 'roberta' is not supported"),
+    ({"model_type": "roberta"}, "model_type 'roberta' is not BERT .*--backbone"),
     ({"id2label": {"0": "negative", "2": "positive"}, "num_labels": 3},
      "no label for class"),
 ])

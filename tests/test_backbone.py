@@ -184,9 +184,10 @@ def test_pickle_only_checkpoint_is_refused(tmp_path):
         load_backbone(folder)
 
 
-def test_not_bert_config(tmp_path):
-    folder = _hf_folder(tmp_path, model_type="roberta")
-    with pytest.raises(CheckpointError, match="model_type 'roberta' is not supported"):
+def test_unsupported_model_type(tmp_path):
+    folder = _hf_folder(tmp_path, model_type="gpt2")
+    with pytest.raises(CheckpointError, match="model_type 'gpt2' is not supported; kerabert "
+                       "loads bert, distilbert, electra, roberta"):
         load_backbone(folder)
 
 

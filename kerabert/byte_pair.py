@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from kerabert import compat
 from kerabert.sentencepiece import _skip_space
-from kerabert.tokenizer import TokenIds, pack_inputs
+from kerabert.tokenizer import OffsetTokenizer
 from kerabert.validation import CheckpointError
 
 ASSET = "byte_pair.json"
@@ -34,7 +34,7 @@ SPACE = "\u0120"  # "Ġ": the space byte in the byte-level alphabet
 
 
 @keras.saving.register_keras_serializable(package="kerabert")
-class BytePairTokenizer(TokenIds, keras.layers.Layer):
+class BytePairTokenizer(OffsetTokenizer, keras.layers.Layer):
     """Raw strings to byte-level BPE ids, in the TensorFlow graph.
 
     Args:
@@ -107,15 +107,6 @@ class BytePairTokenizer(TokenIds, keras.layers.Layer):
         return sorted(self._index[t] for t in self._specials if t in self._index)
 
     # -- tokenization ----------------------------------------------------------------------
-    def __call__(self, strings, **kwargs):
-        if not isinstance(strings, (tf.Tensor, tf.RaggedTensor)):
-            strings = tf.convert_to_tensor(strings, dtype=tf.string)
-        return super().__call__(strings, **kwargs)
-
-    def call(self, strings):
-        """Strings -> int32 ragged ids with one more (ragged) dimension."""
-        return self.tokenize_with_offsets(strings)[0]
-
     def tokenize_with_offsets(self, strings):
         """Ids with the byte offsets `[start, end)` of each piece in its original string.
 
@@ -162,16 +153,6 @@ class BytePairTokenizer(TokenIds, keras.layers.Layer):
                                            ids.with_flat_values(ends))
         # Hugging Face's `trim_offsets` drops the spaces a piece starts with (not tabs).
         return (ids,) + _skip_space(strings, starts, ends, space=" ")
-
-    def pack(self, segments, sequence_length, **options):
-        """`<s> a </s> (</s> b </s>)` from one or two ragged id segments: the model's
-        `token_ids`, `segment_ids`, `padding_mask`."""
-        features = pack_inputs(segments, sequence_length, cls_id=self.cls_id,
-                               sep_id=self.sep_id, pad_id=self.pad_id,
-                               separators_between=self.separators_between,
-                               pair_segment_id=self.pair_segment_id, **options)
-        del features["segment_lengths"]
-        return features
 
     def detokenize(self, ids):
         """Ids -> text (for display and debugging)."""

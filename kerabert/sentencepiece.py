@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from kerabert.tokenizer import TokenIds, pack_inputs
+from kerabert.tokenizer import OffsetTokenizer
 from kerabert.validation import CheckpointError
 
 ASSET = "sentencepiece.json"
@@ -39,7 +39,7 @@ WHITESPACE_REPLACEMENTS = {r"\s{2,}|[\n\r\t]", " {2,}", r"\s+"}
 
 
 @keras.saving.register_keras_serializable(package="kerabert")
-class SentencePieceTokenizer(TokenIds, keras.layers.Layer):
+class SentencePieceTokenizer(OffsetTokenizer, keras.layers.Layer):
     """Raw strings to SentencePiece ids, in the TensorFlow graph.
 
     Args:
@@ -116,15 +116,6 @@ class SentencePieceTokenizer(TokenIds, keras.layers.Layer):
         return sorted(self._index[token] for token in specials if token in self._index)
 
     # -- tokenization ----------------------------------------------------------------------
-    def __call__(self, strings, **kwargs):
-        if not isinstance(strings, (tf.Tensor, tf.RaggedTensor)):
-            strings = tf.convert_to_tensor(strings, dtype=tf.string)
-        return super().__call__(strings, **kwargs)
-
-    def call(self, strings):
-        """Strings of any shape -> int32 ragged ids with one more (ragged) dimension."""
-        return self.tokenize_with_offsets(strings)[0]
-
     def tokenize_with_offsets(self, strings):
         """Ids with the byte offsets `[start, end)` of each piece in its original string."""
         if isinstance(strings, tf.RaggedTensor):  # e.g. [batch, (words)]
@@ -155,16 +146,6 @@ class SentencePieceTokenizer(TokenIds, keras.layers.Layer):
         origin_start = _gather_rows(char_starts, first)
         origin_end = tf.where(ends > starts, _gather_rows(char_ends, last), origin_start)
         return (ids,) + _skip_space(strings, origin_start, origin_end)
-
-    def pack(self, segments, sequence_length, **options):
-        """`<s> a </s> (</s>) (b </s>)` (or `[CLS] a [SEP] (b [SEP])`) from one or two
-        ragged id segments: the model's `token_ids`, `segment_ids`, `padding_mask`."""
-        features = pack_inputs(segments, sequence_length, cls_id=self.cls_id,
-                               sep_id=self.sep_id, pad_id=self.pad_id,
-                               separators_between=self.separators_between,
-                               pair_segment_id=self.pair_segment_id, **options)
-        del features["segment_lengths"]
-        return features
 
     def detokenize(self, ids):
         """Ids -> text (for display and debugging)."""

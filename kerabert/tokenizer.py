@@ -55,6 +55,31 @@ class TokenIds:
         return self.token_to_id(self.mask_token)
 
 
+class OffsetTokenizer(TokenIds):
+    """What the byte-level BPE and SentencePiece tokenizers share: strings in, ids from
+    their `tokenize_with_offsets`, and packing with their `separators_between` and
+    `pair_segment_id` (the checkpoint's pair layout)."""
+
+    def __call__(self, strings, **kwargs):
+        if not isinstance(strings, (tf.Tensor, tf.RaggedTensor)):
+            strings = tf.convert_to_tensor(strings, dtype=tf.string)
+        return super().__call__(strings, **kwargs)
+
+    def call(self, strings):
+        """Strings -> int32 ragged ids with one more (ragged) dimension."""
+        return self.tokenize_with_offsets(strings)[0]
+
+    def pack(self, segments, sequence_length, **options):
+        """One or two ragged id segments in the checkpoint's layout (`<s> a </s></s> b
+        </s>` or `[CLS] a [SEP] b [SEP]`): `token_ids`, `segment_ids`, `padding_mask`."""
+        features = pack_inputs(segments, sequence_length, cls_id=self.cls_id,
+                               sep_id=self.sep_id, pad_id=self.pad_id,
+                               separators_between=self.separators_between,
+                               pair_segment_id=self.pair_segment_id, **options)
+        del features["segment_lengths"]
+        return features
+
+
 @keras.saving.register_keras_serializable(package="kerabert")
 class BertTokenizer(TokenIds, keras.layers.Layer):
     """Raw strings to WordPiece ids, in the TensorFlow graph.

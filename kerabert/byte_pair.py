@@ -25,7 +25,7 @@ import keras_hub
 import tensorflow as tf
 
 from kerabert import compat
-from kerabert.sentencepiece import _skip_space
+from kerabert.sentencepiece import skip_leading_space
 from kerabert.tokenizer import OffsetTokenizer
 from kerabert.validation import CheckpointError
 
@@ -152,7 +152,7 @@ class BytePairTokenizer(OffsetTokenizer, keras.layers.Layer):
         starts, ends = _snap_to_characters(strings, ids.with_flat_values(starts),
                                            ids.with_flat_values(ends))
         # Hugging Face's `trim_offsets` drops the spaces a piece starts with (not tabs).
-        return (ids,) + _skip_space(strings, starts, ends, space=" ")
+        return (ids,) + skip_leading_space(strings, starts, ends, space=" ")
 
     def detokenize(self, ids):
         """Ids -> text (for display and debugging)."""

@@ -134,7 +134,7 @@ class SentencePieceTokenizer(OffsetTokenizer, keras.layers.Layer):
                              "batch [batch] or words [batch, words]")
         if not self.steps:
             ids, starts, ends = self._model.tokenize_with_offsets(strings)
-            return (ids,) + _skip_space(strings, tf.cast(starts, tf.int32),
+            return (ids,) + skip_leading_space(strings, tf.cast(starts, tf.int32),
                                         tf.cast(ends, tf.int32))
         normalized, char_starts, char_ends, byte_char = _normalize(strings, self.steps)
         ids, starts, ends = self._model.tokenize_with_offsets(normalized)
@@ -145,7 +145,7 @@ class SentencePieceTokenizer(OffsetTokenizer, keras.layers.Layer):
         last = _gather_rows(byte_char, tf.maximum(ends - 1, starts))
         origin_start = _gather_rows(char_starts, first)
         origin_end = tf.where(ends > starts, _gather_rows(char_ends, last), origin_start)
-        return (ids,) + _skip_space(strings, origin_start, origin_end)
+        return (ids,) + skip_leading_space(strings, origin_start, origin_end)
 
     def detokenize(self, ids):
         """Ids -> text (for display and debugging)."""
@@ -181,7 +181,7 @@ class SentencePieceTokenizer(OffsetTokenizer, keras.layers.Layer):
         self.set_pieces(assets["pieces"])
 
 
-def _skip_space(strings, starts, ends, space=r"\s"):
+def skip_leading_space(strings, starts, ends, space=r"\s"):
     """Offsets without the whitespace SentencePiece folds into a word's first piece, as
     Hugging Face reports them (a lone `▁` piece becomes empty at its word's start);
     `space`: the bytes skipped (a regex of one byte)."""

@@ -19,19 +19,27 @@ FAMILY = Path(__file__).parents[1] / "fixtures" / "families" / "xlm_roberta"
 SENTENCES = ["a fine film", "Café owners in Zürich", "the plot was boring", "東京 , Тимур"]
 
 
-@pytest.fixture(scope="module")
-def model():
+def sentiment_model(folder):
     import keras
 
     keras.utils.set_random_seed(0)
-    return kerabert.build_model("sentiment", backbone=str(FAMILY), labels=["neg", "pos"],
+    return kerabert.build_model("sentiment", backbone=str(folder), labels=["neg", "pos"],
                                 sequence_length=32)
+
+
+def keras_scores(model):
+    predictions = model.predict_examples({"text": SENTENCES})
+    return np.array([[p["scores"][label] for label in ("neg", "pos")] for p in predictions])
+
+
+@pytest.fixture(scope="module")
+def model():
+    return sentiment_model(FAMILY)
 
 
 @pytest.fixture(scope="module")
 def expected(model):
-    predictions = model.predict_examples({"text": SENTENCES})
-    return np.array([[p["scores"][label] for label in ("neg", "pos")] for p in predictions])
+    return keras_scores(model)
 
 
 def test_savedmodel_raw_text_signature_carries_the_sentencepiece_tokenizer(
@@ -73,15 +81,10 @@ def test_formats_that_cannot_carry_the_tokenizer_say_so_before_writing(
 def test_a_wordpiece_family_keeps_the_raw_text_tflite_export(tmp_path):
     """DistilBERT has no segment embedding: its `segment_ids` input is unused, and the
     raw-text TFLite model still runs and matches Keras."""
-    import keras
-
     from kerabert.export.tflite import interpreter
 
-    keras.utils.set_random_seed(0)
-    model = kerabert.build_model("sentiment", backbone=str(FAMILY.parent / "distilbert"),
-                                 labels=["neg", "pos"], sequence_length=32)
-    expected = [[p["scores"][label] for label in ("neg", "pos")]
-                for p in model.predict_examples({"text": SENTENCES})]
+    model = sentiment_model(FAMILY.parent / "distilbert")
+    expected = keras_scores(model)
     path = kerabert.export(model, "tflite", root=tmp_path, name="distilbert")
     runner = interpreter(model_path=path / "model.tflite").get_signature_runner(
         "serving_default")
@@ -100,13 +103,8 @@ def test_cli_token_ids_only_is_for_savedmodel_and_tflite(capsys, tmp_path):
 
 def test_roberta_savedmodel_carries_the_byte_level_bpe_tokenizer(tmp_path):
     """keras-hub's merge loop and word cache (a mutable hash table) in the SavedModel."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = kerabert.build_model("sentiment", backbone=str(FAMILY.parent / "roberta"),
-                                 labels=["neg", "pos"], sequence_length=32)
-    expected = [[p["scores"][label] for label in ("neg", "pos")]
-                for p in model.predict_examples({"text": SENTENCES})]
+    model = sentiment_model(FAMILY.parent / "roberta")
+    expected = keras_scores(model)
     path = kerabert.export(model, "savedmodel", root=tmp_path, name="roberta")
     serving = tf.saved_model.load(str(path)).signatures["serving_default"]
     np.testing.assert_allclose(serving(text=tf.constant(SENTENCES))["scores"].numpy(),

@@ -41,6 +41,8 @@ def main():
     parser.add_argument("--sequence-length", type=int, help="default: the head's recipe")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--class-weight", choices=["balanced"],
+                        help="weight the training loss by class (default: unweighted)")
     parser.add_argument("--output", help="where to save the model (default: runs/<task>)")
     args = parser.parse_args()
     require_shared_data()
@@ -61,6 +63,7 @@ def main():
         seed=args.seed,
         max_train_examples=args.max_train_examples,
         read_options=task["read"],
+        class_weight=args.class_weight,
         output_dir=args.output or f"runs/{args.task}",
         verbose=2,
     )

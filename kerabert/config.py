@@ -129,6 +129,9 @@ class TrainConfig(FitConfig):
             `"bucket"` with `jit_compile`, `"fixed"` on TPUs).
         max_train_examples, max_validation_examples: use the first N examples.
         read_options: options of the head's file reader (columns, format, ...).
+        class_weight: weight each training example's loss by its class (single-label
+            classification heads): `"balanced"` (`n / (k * n_c)` from the training
+            labels) or `{label: weight}`; None: unweighted. Validation stays unweighted.
     """
 
     backbone: Any = "all-minilm-l6-v2"
@@ -139,3 +142,4 @@ class TrainConfig(FitConfig):
     max_train_examples: int | None = None
     max_validation_examples: int | None = None
     read_options: dict[str, Any] | None = None
+    class_weight: Any = None

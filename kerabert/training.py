@@ -108,6 +108,9 @@ def train(head: str | Head, train_data: Any, config: TrainConfig | None = None, 
         tpu: the TPU address for `strategy="tpu"`/`"auto"`.
         sparse_updates: update only the word-embedding rows each batch uses (lazy
             Adam; `kerabert.optim.AdamW`); False: every row every step.
+        class_weight: weight each training example's loss by its class (single-label
+            classification): `"balanced"` or `{label: weight}`
+            (`kerabert.data.class_weights`); validation stays unweighted.
         **options: `TrainConfig` fields, and options of a named head.
 
     Returns:
@@ -123,8 +126,7 @@ def train(head: str | Head, train_data: Any, config: TrainConfig | None = None, 
     """
     from kerabert import distribute, finetuning
     from kerabert.backbone import is_backbone_spec, resolve_backbone
-    from kerabert.data import load_examples
-    from kerabert.data import pipeline
+    from kerabert.data import class_weights, load_examples, pipeline
     from kerabert.task import Task, resolve_head
 
     config, head_options = TrainConfig.split(config, options)
@@ -145,6 +147,7 @@ def train(head: str | Head, train_data: Any, config: TrainConfig | None = None, 
                         sequence_length=config.sequence_length)
     epochs, sequence_length = recipe["epochs"], recipe["sequence_length"]
     head.adapt(train_examples)
+    weights = class_weights.resolve(head, config.class_weight, train_examples)
     validation_examples = None
     if validation_data is not None:
         validation_examples = load_examples(head, validation_data, **read_options).head(
@@ -175,11 +178,12 @@ def train(head: str | Head, train_data: Any, config: TrainConfig | None = None, 
         data_options.setdefault("length_mode", "bucket")  # bounded shapes: few compiles
 
     def dataset_fn(per_replica_batch, context):
-        return model.make_dataset(
+        dataset = model.make_dataset(
             pipeline.shuffled_stream(distribute.shard_examples(train_examples, context),
                                      head.fields + head.target_fields, config.seed),
             batch_size=per_replica_batch, training=True, shuffle=False, **data_options,
         )
+        return dataset if weights is None else class_weights.weighted(dataset, weights)
 
     validation_dataset = None
     if validation_examples is not None:
@@ -207,6 +211,7 @@ def train(head: str | Head, train_data: Any, config: TrainConfig | None = None, 
         **{k: fitted[k] for k in ("epochs", "resumed_from_epoch", "epochs_run", "steps",
                                   "steps_per_epoch", "batch_size")},
         "sequence_length": sequence_length,
+        **({"class_weight": dict(zip(head.labels, weights))} if weights else {}),
         **fitted,
     }
     if validation_examples is not None:

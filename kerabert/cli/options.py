@@ -19,6 +19,23 @@ from kerabert.config import LENGTH_MODES, MODES, PRECISION_OPTIONS, STRATEGIES, 
 
 _D = TrainConfig()
 
+
+def parse_class_weight(value: str) -> Any:
+    """`--class-weight`: "balanced" or "LABEL=WEIGHT,..." -> `{label: weight}`."""
+    if value == "balanced":
+        return value
+    weights = {}
+    for item in value.split(","):
+        label, sep, weight = item.partition("=")
+        try:
+            weights[label.strip()] = float(weight)
+        except ValueError:
+            sep = ""
+        if not sep or not label.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected balanced or LABEL=WEIGHT,... (e.g. ABBR=3,DESC=1), got {item!r}")
+    return weights
+
 # flag -> (Python keyword, argparse keyword arguments)
 FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--backbone": ("backbone", dict(default=_D.backbone,
@@ -81,6 +98,11 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--steps-per-execution": ("steps_per_execution", dict(
         type=int, default=_D.steps_per_execution,
         help="training steps per compiled call (TPUs like many)")),
+    "--class-weight": ("class_weight", dict(
+        type=parse_class_weight, metavar="balanced|LABEL=W,...",
+        help="weight each training example's loss by its class: balanced (n / (k * n_c) "
+             "from the training labels) or LABEL=WEIGHT,... (others 1); single-label "
+             "classification heads (default: unweighted)")),
     "--resume": ("resume", dict(action="store_true",
                                 help="continue an interrupted run from OUTPUT/backup")),
 }
@@ -92,7 +114,7 @@ SCHEDULE = ("--batch-size", "--epochs", "--learning-rate", "--warmup-ratio",
 TRAIN_FLAGS = ("--backbone", "--sequence-length", *SCHEDULE, "--max-train-examples",
                "--max-validation-examples", *RUNTIME, "--mode", "--lora-rank",
                "--layerwise-lr-decay", "--clipnorm", "--steps-per-epoch", "--length-mode",
-               "--steps-per-execution", "--resume")
+               "--steps-per-execution", "--class-weight", "--resume")
 TUNE_FLAGS = ("--backbone", "--sequence-length", "--max-train-examples",
               "--max-validation-examples", *RUNTIME, "--mode")
 PRETRAIN_FLAGS = ("--backbone", "--sequence-length", *SCHEDULE, *RUNTIME, "--resume")

@@ -211,7 +211,7 @@ def train(head: str | Head, train_data: Any, config: TrainConfig | None = None, 
         **{k: fitted[k] for k in ("epochs", "resumed_from_epoch", "epochs_run", "steps",
                                   "steps_per_epoch", "batch_size")},
         "sequence_length": sequence_length,
-        **({"class_weight": dict(zip(head.labels, weights))} if weights else {}),
+        **({"class_weight": weights} if weights else {}),
         **fitted,
     }
     if validation_examples is not None:

@@ -34,8 +34,9 @@ def balanced_weights(values: Sequence[Any], labels: Sequence[str]) -> list[float
             for label in labels]
 
 
-def resolve(head: Any, spec: Any, examples: Mapping[str, Sequence[Any]]) -> list[float] | None:
-    """The weight of each of `head.labels` (in class-id order) that `spec` asks for.
+def resolve(head: Any, spec: Any,
+            examples: Mapping[str, Sequence[Any]]) -> dict[str, float] | None:
+    """`{label: weight}` for each of `head.labels`, in class-id order, as `spec` asks.
 
     Args:
         head: an adapted single-label classification head (`labels` known).
@@ -58,7 +59,7 @@ def resolve(head: Any, spec: Any, examples: Mapping[str, Sequence[Any]]) -> list
             f"class_weight needs a single-label classification head (one class id per "
             f"example); head {getattr(head, 'name', head)!r} has other targets")
     if spec == BALANCED:
-        return balanced_weights(examples["label"], labels)
+        return dict(zip(labels, balanced_weights(examples["label"], labels)))
     if not isinstance(spec, Mapping):
         raise OptionError(f"class_weight must be {BALANCED!r} or {{label: weight}}, "
                           f"got {spec!r}")
@@ -78,15 +79,17 @@ def resolve(head: Any, spec: Any, examples: Mapping[str, Sequence[Any]]) -> list
             raise OptionError(f"class_weight of {key!r} must be a number >= 0, "
                               f"got {value!r}")
         weights[label] = weight
-    return [weights[label] for label in labels]
+    return weights
 
 
-def weighted(dataset: Any, weights: Sequence[float]) -> Any:
+def weighted(dataset: Any, weights: Sequence[float] | Mapping[str, float]) -> Any:
     """`(features, targets[, sample_weight])` batches with each example's class weight
-    as its sample weight (multiplied into a sample weight already there)."""
+    (`weights` in class-id order, or `resolve`'s dict) as its sample weight (multiplied
+    into a sample weight already there)."""
     import tensorflow as tf
 
-    table = tf.constant(list(weights), tf.float32)
+    values = list(weights.values()) if isinstance(weights, Mapping) else list(weights)
+    table = tf.constant(values, tf.float32)
 
     def add(features, targets, *sample_weight):
         weight = tf.gather(table, tf.cast(targets, tf.int32))

@@ -28,7 +28,10 @@ def test_balanced_weights_give_every_class_the_same_total():
 
 def test_weights_by_label_value_or_name_and_the_rest_one():
     head = SentimentHead(labels=["0", "1", "2"], label_names={"0": "negative", "1": "positive"})
-    assert class_weights.resolve(head, {"positive": 2.5, "2": 0}, {}) == [1.0, 2.5, 0.0]
+    assert class_weights.resolve(head, {"positive": 2.5, "2": 0}, {}) == {
+        "0": 1.0, "1": 2.5, "2": 0.0}
+    balanced = class_weights.resolve(head, "balanced", {"label": ["0", "1", "1", "2"]})
+    assert balanced == pytest.approx({"0": 4 / 3, "1": 2 / 3, "2": 4 / 3})
     assert class_weights.resolve(head, None, {}) is None
 
 

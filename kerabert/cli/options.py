@@ -36,6 +36,7 @@ def parse_class_weight(value: str) -> Any:
                 f"expected balanced or LABEL=WEIGHT,... (e.g. ABBR=3,DESC=1), got {item!r}")
     return weights
 
+
 # flag -> (Python keyword, argparse keyword arguments)
 FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--backbone": ("backbone", dict(default=_D.backbone,

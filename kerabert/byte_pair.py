@@ -25,8 +25,7 @@ import keras_hub
 import tensorflow as tf
 
 from kerabert import compat
-from kerabert.sentencepiece import skip_leading_space
-from kerabert.tokenizer import OffsetTokenizer
+from kerabert.tokenizer import OffsetTokenizer, skip_leading_space
 from kerabert.validation import CheckpointError
 
 ASSET = "byte_pair.json"

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from kerabert.tokenizer import OffsetTokenizer
+from kerabert.tokenizer import OffsetTokenizer, skip_leading_space
 from kerabert.validation import CheckpointError
 
 ASSET = "sentencepiece.json"
@@ -135,7 +135,7 @@ class SentencePieceTokenizer(OffsetTokenizer, keras.layers.Layer):
         if not self.steps:
             ids, starts, ends = self._model.tokenize_with_offsets(strings)
             return (ids,) + skip_leading_space(strings, tf.cast(starts, tf.int32),
-                                        tf.cast(ends, tf.int32))
+                                               tf.cast(ends, tf.int32))
         normalized, char_starts, char_ends, byte_char = _normalize(strings, self.steps)
         ids, starts, ends = self._model.tokenize_with_offsets(normalized)
         starts, ends = tf.cast(starts, tf.int32), tf.cast(ends, tf.int32)
@@ -179,26 +179,6 @@ class SentencePieceTokenizer(OffsetTokenizer, keras.layers.Layer):
             assets = json.load(f)
         self.charsmap = assets["charsmap"]
         self.set_pieces(assets["pieces"])
-
-
-def skip_leading_space(strings, starts, ends, space=r"\s"):
-    """Offsets without the whitespace SentencePiece folds into a word's first piece, as
-    Hugging Face reports them (a lone `▁` piece becomes empty at its word's start);
-    `space`: the bytes skipped (a regex of one byte)."""
-    data = tf.strings.bytes_split(strings)
-    data = tf.concat([data, tf.fill([data.nrows(), 1], "")], axis=1)
-    space = tf.strings.regex_full_match(data.flat_values, space)
-    base = tf.cast(tf.gather(data.row_starts(), starts.value_rowids()), tf.int32)
-    flat_ends = ends.flat_values
-
-    def at_space(flat):
-        return tf.gather(space, base + flat) & (flat < flat_ends)
-
-    flat, = tf.while_loop(lambda flat: tf.reduce_any(at_space(flat)),
-                          lambda flat: (tf.where(at_space(flat), flat + 1, flat),),
-                          (starts.flat_values,))
-    starts = starts.with_flat_values(flat)
-    return starts, tf.maximum(ends, starts)
 
 
 def _gather_rows(values, indices):

@@ -80,6 +80,27 @@ class OffsetTokenizer(TokenIds):
         return features
 
 
+def skip_leading_space(strings, starts, ends, space=r"\s"):
+    """Offsets without the whitespace a SentencePiece or byte-level BPE piece starts with,
+    as Hugging Face reports them (a lone `▁` piece becomes empty at its word's start);
+    `space`: the bytes skipped (a regex of one byte)."""
+    data = tf.strings.bytes_split(strings)
+    data = tf.concat([data, tf.fill([data.nrows(), 1], "")], axis=1)
+    space = tf.strings.regex_full_match(data.flat_values, space)
+    base = tf.cast(tf.gather(data.row_starts(), starts.value_rowids()), tf.int32)
+    flat_ends = ends.flat_values
+
+    def at_space(flat):
+        return tf.gather(space, base + flat) & (flat < flat_ends)
+
+    flat, = tf.while_loop(lambda flat: tf.reduce_any(at_space(flat)),
+                          lambda flat: (tf.where(at_space(flat), flat + 1, flat),),
+                          (starts.flat_values,))
+    starts = starts.with_flat_values(flat)
+    return starts, tf.maximum(ends, starts)
+
+
+
 @keras.saving.register_keras_serializable(package="kerabert")
 class BertTokenizer(TokenIds, keras.layers.Layer):
     """Raw strings to WordPiece ids, in the TensorFlow graph.

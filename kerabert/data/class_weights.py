@@ -82,14 +82,13 @@ def resolve(head: Any, spec: Any,
     return weights
 
 
-def weighted(dataset: Any, weights: Sequence[float] | Mapping[str, float]) -> Any:
+def weighted(dataset: Any, weights: Mapping[str, float]) -> Any:
     """`(features, targets[, sample_weight])` batches with each example's class weight
-    (`weights` in class-id order, or `resolve`'s dict) as its sample weight (multiplied
+    (`resolve`'s `{label: weight}`, in class-id order) as its sample weight (multiplied
     into a sample weight already there)."""
     import tensorflow as tf
 
-    values = list(weights.values()) if isinstance(weights, Mapping) else list(weights)
-    table = tf.constant(values, tf.float32)
+    table = tf.constant(list(weights.values()), tf.float32)
 
     def add(features, targets, *sample_weight):
         weight = tf.gather(table, tf.cast(targets, tf.int32))

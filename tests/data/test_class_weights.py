@@ -50,15 +50,18 @@ def test_bad_class_weights_are_refused_by_name(head, spec, message):
         class_weights.resolve(head, spec, {"label": ["neg", "pos"]})
 
 
+WEIGHTS = {"a": 0.5, "b": 2.0, "c": 4.0}  # class ids 0, 1, 2
+
+
 def test_each_example_gets_its_class_weight_times_its_sample_weight():
     features = {"token_ids": tf.zeros([4, 3], tf.int32)}
     targets = tf.constant([1, 0, 2, 1])
     plain = tf.data.Dataset.from_tensors((features, targets))
-    (_, got_targets, weights), = class_weights.weighted(plain, [0.5, 2.0, 4.0])
+    (_, got_targets, weights), = class_weights.weighted(plain, WEIGHTS)
     np.testing.assert_array_equal(got_targets, targets)
     np.testing.assert_allclose(weights, [2.0, 0.5, 4.0, 2.0])
     with_weights = tf.data.Dataset.from_tensors((features, targets, tf.constant([1., 0., 1., .5])))
-    (_, _, weights), = class_weights.weighted(with_weights, [0.5, 2.0, 4.0])
+    (_, _, weights), = class_weights.weighted(with_weights, WEIGHTS)
     np.testing.assert_allclose(weights, [2.0, 0.0, 4.0, 1.0])
 
 

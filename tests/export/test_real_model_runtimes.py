@@ -66,11 +66,11 @@ def test_tf_serving_warmup_replays_on_the_real_model(model, texts, expected, tmp
                               warmup_data={"text": texts})
     replies, requests = _replay(version), _requests(version)
     assert len(replies) == len(requests) > 0
-    by_text = dict(zip(texts, expected[1][:, 1]))
+    labels, scores = dict(zip(texts, expected[0])), dict(zip(texts, expected[1]))
     for request, reply in zip(requests, replies):
         sent = [t.decode() for t in tf.make_ndarray(request.inputs["text"])]
-        positive = [s[LABELS.index("positive")] for s in reply["scores"]]
-        np.testing.assert_allclose(positive, [by_text[t] for t in sent], atol=1e-5)
+        assert reply["label"] == [labels[t] for t in sent]
+        np.testing.assert_allclose(reply["scores"], [scores[t] for t in sent], atol=1e-5)
 
 
 def test_onnx_with_the_tokenizer_on_the_real_model(model, texts, expected, tmp_path):
